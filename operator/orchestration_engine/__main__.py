@@ -1,0 +1,5 @@
+"""``python -m orchestration_engine`` is the ``orchestration-engine`` command."""
+
+from orchestration_engine.cli import main
+
+main()

@@ -1,0 +1,119 @@
+"""OrchestrationEngine ``default``: the operator-wide configuration, phase and emergency halt."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from orchestration_engine.api.base import Model, StatusModel
+from orchestration_engine.api.common import Conditions, ResourceAmounts
+
+KIND = "OrchestrationEngine"
+PLURAL = "orchestrationengines"
+SINGLETON_NAME = "default"
+
+
+class OptimizationStrategy(StrEnum):
+    PERFORMANCE = "PERFORMANCE"
+    COST = "COST"
+    RELIABILITY = "RELIABILITY"
+    SCALABILITY = "SCALABILITY"
+    QUANTUM_ENHANCED = "QUANTUM_ENHANCED"
+
+
+class EnginePhase(StrEnum):
+    INITIALIZING = "INITIALIZING"
+    ACTIVE = "ACTIVE"
+    COORDINATING = "COORDINATING"
+    OPTIMIZING = "OPTIMIZING"
+    SCALING = "SCALING"
+    MONITORING = "MONITORING"
+    FAILOVER = "FAILOVER"
+    MAINTENANCE = "MAINTENANCE"
+    EMERGENCY_HALT = "EMERGENCY_HALT"
+    COMPLETED = "COMPLETED"
+
+
+class HaltReason(StrEnum):
+    RESOURCE_EXHAUSTION = "ResourceExhaustion"
+    SERVICE_FAILURES = "ServiceFailures"
+    WORKFLOW_FAILURES = "WorkflowFailures"
+    TIMEOUT = "Timeout"
+    MANUAL = "Manual"
+
+
+class Thresholds(Model):
+    resource_percent: float = Field(default=95, gt=0, le=100)
+    failed_services_percent: float = Field(default=50, gt=0, le=100)
+    failed_workflows_percent: float = Field(default=30, gt=0, le=100)
+
+
+def _default_capacity() -> ResourceAmounts:
+    return ResourceAmounts(cpu="16", memory="64Gi")
+
+
+class EngineSpec(Model):
+    monitoring_interval_seconds: int = Field(default=30, ge=1, le=86400)
+    optimization_interval_seconds: int = Field(default=300, ge=1, le=86400)
+    failover_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    max_concurrent_workflows: int = Field(default=10, ge=1, le=10000)
+    capacity: ResourceAmounts = Field(
+        default_factory=_default_capacity,
+        json_schema_extra={"default": {"cpu": "16", "memory": "64Gi"}},
+    )
+    optimization_strategy: OptimizationStrategy = OptimizationStrategy.PERFORMANCE
+    enable_quantum_optimization: bool = True
+    enable_ai_decision_making: bool = True
+    auto_scaling_enabled: bool = True
+    predictive_scaling: bool = True
+    real_time_monitoring: bool = True
+    emergency_halt_enabled: bool = True
+    max_orchestration_duration_seconds: int = Field(default=86400, ge=1)
+    halt: bool = False
+    # Why a manual halt was asked for; `orchestration-engine halt --reason` sets it.
+    halt_reason: str | None = Field(default=None, max_length=1024)
+    thresholds: Thresholds = Field(default_factory=Thresholds, json_schema_extra={"default": {}})
+
+
+class ServiceCounts(StatusModel):
+    total: int = 0
+    healthy: int = 0
+    warning: int = 0
+    degraded: int = 0
+    critical: int = 0
+    failed: int = 0
+    unknown: int = 0
+
+
+class WorkflowCounts(StatusModel):
+    total: int = 0
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class Scores(StatusModel):
+    optimization: float | None = None
+    reliability: float | None = None
+    performance: float | None = None
+    cost_efficiency: float | None = None
+
+
+class EngineStatus(StatusModel):
+    observed_generation: int | None = None
+    phase: EnginePhase = EnginePhase.INITIALIZING
+    health_score: float | None = None
+    services: ServiceCounts = Field(default_factory=ServiceCounts)
+    workflows: WorkflowCounts = Field(default_factory=WorkflowCounts)
+    scores: Scores = Field(default_factory=Scores)
+    message: str | None = None
+    conditions: Conditions
+
+
+class OrchestrationEngine(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    spec: EngineSpec = Field(default_factory=EngineSpec)
+    status: EngineStatus = Field(default_factory=EngineStatus)

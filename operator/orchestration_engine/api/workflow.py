@@ -1,0 +1,320 @@
+"""OrchestrationWorkflow: a DAG of operational steps, scheduled by priority."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestration_engine.api.base import Model, StatusModel, cel, validations
+from orchestration_engine.api.common import (
+    DNS_LABEL,
+    Conditions,
+    ObjectName,
+    Priority,
+    ResourceAmounts,
+    WorkloadRef,
+)
+
+KIND = "OrchestrationWorkflow"
+PLURAL = "orchestrationworkflows"
+MAX_STEPS = 64
+MAX_STEP_DEPENDENCIES = 32
+
+
+class WorkflowType(StrEnum):
+    OPTIMIZATION = "optimization"
+    MONITORING = "monitoring"
+    SCALING = "scaling"
+    MAINTENANCE = "maintenance"
+    RECOVERY = "recovery"
+
+
+class StepAction(StrEnum):
+    SCALE = "scale"
+    RESTART = "restart"
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    WAIT_HEALTHY = "waitHealthy"
+    HTTP = "http"
+    JOB = "job"
+    PATCH = "patch"
+    DELAY = "delay"
+
+
+class WorkflowPhase(StrEnum):
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    SUSPENDED = "Suspended"
+    HALTED = "Halted"
+    CANCELLED = "Cancelled"
+
+
+class StepPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+
+
+# --- per-action parameters: checked offline (plan, webhook) and again before a step runs ---
+
+
+class _TargetParams(Model):
+    """A step that acts on a workload, named directly or through an OrchestratedService."""
+
+    service: ObjectName | None = None
+    workload_ref: WorkloadRef | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _TargetParams:
+        if (self.service is None) == (self.workload_ref is None):
+            raise ValueError("takes exactly one of service or workloadRef")
+        return self
+
+
+class ScaleParams(_TargetParams):
+    replicas: int = Field(ge=0, le=10000)
+
+
+class RestartParams(_TargetParams):
+    pass
+
+
+class ServiceParams(Model):
+    service: ObjectName
+
+
+class WaitHealthyParams(Model):
+    services: list[ObjectName] = Field(min_length=1)
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    HEAD = "HEAD"
+
+
+class HttpParams(Model):
+    url: str = Field(max_length=2048, pattern=r"^https?://[^\s/]+")
+    method: HttpMethod = HttpMethod.GET
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | dict[str, Any] | list[Any] | None = None
+    expected_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+
+
+class JobParams(Model):
+    template: dict[str, Any]
+
+    @field_validator("template")
+    @classmethod
+    def _has_pod_template(cls, template: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(template.get("template"), dict):
+            raise ValueError("template must be a batch/v1 Job spec with a pod `template`")
+        return template
+
+
+class PatchTarget(Model):
+    api_version: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    name: ObjectName
+
+
+class PatchParams(Model):
+    target: PatchTarget
+    patch: dict[str, Any] = Field(min_length=1)
+
+
+class DelayParams(Model):
+    seconds: float = Field(ge=0, le=86400)
+
+
+PARAMS_BY_ACTION: dict[StepAction, type[Model]] = {
+    StepAction.SCALE: ScaleParams,
+    StepAction.RESTART: RestartParams,
+    StepAction.FAILOVER: ServiceParams,
+    StepAction.FAILBACK: ServiceParams,
+    StepAction.WAIT_HEALTHY: WaitHealthyParams,
+    StepAction.HTTP: HttpParams,
+    StepAction.JOB: JobParams,
+    StepAction.PATCH: PatchParams,
+    StepAction.DELAY: DelayParams,
+}
+
+
+class StepParams(Model):
+    """Every key any action takes. The CRD's schema for ``params``: the server checks each
+    key's type and CEL can test which are present; the per-action model then checks that the
+    keys fit the step's action (offline, in ``plan`` and in the operator)."""
+
+    service: ObjectName | None = None
+    workload_ref: WorkloadRef | None = None
+    replicas: int | None = Field(default=None, ge=0, le=10000)
+    services: list[ObjectName] | None = None
+    url: str | None = Field(default=None, max_length=2048)
+    method: HttpMethod | None = None
+    headers: dict[str, str] | None = None
+    body: str | dict[str, Any] | list[Any] | None = None
+    expected_status: list[int] | None = None
+    template: dict[str, Any] | None = None
+    target: PatchTarget | None = None
+    patch: dict[str, Any] | None = None
+    seconds: float | None = Field(default=None, ge=0, le=86400)
+
+
+# Server-side checks that a step has the params its action needs; PARAMS_BY_ACTION is the
+# full check.
+_PARAM_RULES = [
+    cel(
+        "self.action != 'job' || has(self.params.template)",
+        "a job step needs params.template (a batch/v1 Job spec)",
+    ),
+    cel(
+        "self.action != 'scale' || (has(self.params.replicas))",
+        "a scale step needs params.replicas",
+    ),
+    cel(
+        "self.action != 'http' || (has(self.params.url))",
+        "an http step needs params.url",
+    ),
+    cel(
+        "self.action != 'delay' || (has(self.params.seconds))",
+        "a delay step needs params.seconds",
+    ),
+    cel(
+        "self.action != 'waitHealthy' || (has(self.params.services))",
+        "a waitHealthy step needs params.services",
+    ),
+    cel(
+        "self.action != 'patch' || (has(self.params.target) && has(self.params.patch))",
+        "a patch step needs params.target and params.patch",
+    ),
+    cel(
+        "!(self.action in ['failover', 'failback']) || (has(self.params.service))",
+        "a failover or failback step needs params.service",
+    ),
+]
+
+
+class Step(Model):
+    model_config = ConfigDict(json_schema_extra=validations(*_PARAM_RULES))
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
+    action: StepAction
+    params: StepParams = Field(default_factory=StepParams)
+    depends_on: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_STEP_DEPENDENCIES,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    timeout_seconds: int | None = Field(default=None, ge=1, le=86400)
+    retries: int = Field(default=0, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _params_fit_action(self) -> Step:
+        try:
+            self.typed_params()
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                for e in error.errors()
+            )
+            raise ValueError(
+                f"step {self.name!r} ({self.action.value}): params {problems}"
+            ) from None
+        return self
+
+    def typed_params(self) -> Model:
+        """The params as the action's own model; raises ValidationError if they do not fit."""
+        return PARAMS_BY_ACTION[self.action].model_validate(self.params.to_k8s())
+
+
+def _unique_names_rule(what: str) -> dict[str, str]:
+    return cel("self.all(s, self.exists_one(t, t.name == s.name))", f"{what} names must be unique")
+
+
+class SuccessCriteria(Model):
+    services_healthy: list[ObjectName] = Field(default_factory=list, max_length=64)
+
+
+class WorkflowSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.steps.all(s, !has(s.dependsOn) || "
+                "s.dependsOn.all(d, self.steps.exists(t, t.name == d)))",
+                "a step's dependsOn names a step that does not exist",
+            )
+        )
+    )
+
+    display_name: str | None = Field(default=None, max_length=256)
+    workflow_type: WorkflowType = WorkflowType.MAINTENANCE
+    priority: Priority = Priority.NORMAL
+    depends_on: list[ObjectName] = Field(
+        default_factory=list, max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    estimated_duration_seconds: int | None = Field(default=None, ge=0)
+    resources: ResourceAmounts | None = None
+    deadline_seconds: int | None = Field(default=None, ge=1)
+    suspend: bool = False
+    steps: list[Step] = Field(
+        min_length=1,
+        max_length=MAX_STEPS,
+        json_schema_extra=validations(_unique_names_rule("step")),
+    )
+    success_criteria: SuccessCriteria | None = None
+    rollback: list[Step] = Field(
+        default_factory=list,
+        max_length=MAX_STEPS,
+        json_schema_extra=validations(_unique_names_rule("rollback step")),
+    )
+
+    @field_validator("steps", "rollback")
+    @classmethod
+    def _unique_step_names(cls, steps: list[Step]) -> list[Step]:
+        names = [s.name for s in steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"step names must be unique: {', '.join(duplicates)} repeated")
+        return steps
+
+
+class StepStatus(StatusModel):
+    name: str
+    phase: StepPhase = StepPhase.PENDING
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str | None = None
+
+
+class WorkflowStatus(StatusModel):
+    observed_generation: int | None = None
+    phase: WorkflowPhase = WorkflowPhase.PENDING
+    progress: float = 0.0
+    queue_position: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str | None = None
+    steps: list[StepStatus] = Field(default_factory=list)
+    rollback_steps: list[StepStatus] = Field(default_factory=list)
+    conditions: Conditions
+
+
+class OrchestrationWorkflow(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    spec: WorkflowSpec
+    status: WorkflowStatus = Field(default_factory=WorkflowStatus)

@@ -1,0 +1,235 @@
+"""The ``orchestration-engine`` command line (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from orchestration_engine import __version__
+from orchestration_engine.api import crd
+from orchestration_engine.core import dag
+from orchestration_engine.core.plan import plan_workflow
+from orchestration_engine.manifests import ManifestError, load_documents, parse_workflow
+from orchestration_engine.settings import SettingsError, resolve
+
+app = typer.Typer(
+    name="orchestration-engine",
+    help="Enterprise Orchestration Engine: a Kubernetes operator for service health and workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Action(StrEnum):
+    """The original engine's ``--action`` values."""
+
+    START = "start"
+    REPORT = "report"
+    STATUS = "status"
+    STOP = "stop"
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _later(what: str) -> None:
+    err.print(f"[yellow]`{what}` is not available in this version yet.[/yellow]")
+    raise typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    action: Annotated[
+        Action | None,
+        typer.Option(
+            "--action", help="The original engine's verbs: start=run, report, status, stop=halt."
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if action is None:
+        if ctx.invoked_subcommand is None:
+            out.print(ctx.get_help())
+        return
+    if ctx.invoked_subcommand is not None:
+        err.print("--action cannot be combined with a command")
+        raise typer.Exit(2)
+    if action is Action.START:
+        ctx.invoke(run)
+    elif action is Action.REPORT:
+        ctx.invoke(report)
+    elif action is Action.STATUS:
+        ctx.invoke(status)
+    else:
+        ctx.invoke(halt, reason="requested with --action stop")
+    raise typer.Exit()
+
+
+@app.command()
+def run(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Watch this namespace (repeatable)."),
+    ] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace (the default).")
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="sqlite:///path (default ./orchestration.db) or postgresql://…"),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus metrics port (8080).")
+    ] = None,
+    health_port: Annotated[int | None, typer.Option(help="Liveness endpoint port (8081).")] = None,
+    quantum: Annotated[
+        bool | None, typer.Option("--quantum/--no-quantum", help="QUANTUM_ENHANCED optimisation.")
+    ] = None,
+    ai: Annotated[bool | None, typer.Option("--ai/--no-ai", help="Recommendations.")] = None,
+    max_workflows: Annotated[
+        int | None, typer.Option(help="Override the engine's maxConcurrentWorkflows.")
+    ] = None,
+) -> None:
+    """Run the operator."""
+    if namespace and all_namespaces:
+        err.print("--namespace and --all-namespaces exclude each other")
+        raise typer.Exit(2)
+    try:
+        settings = resolve(
+            {
+                "namespaces": namespace or [],
+                "database_url": database_url,
+                "metrics_port": metrics_port,
+                "health_port": health_port,
+                "quantum": quantum,
+                "ai": ai,
+                "max_workflows": max_workflows,
+            }
+        )
+    except SettingsError as error:
+        err.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from orchestration_engine.runtime import operate
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(operate(settings))
+
+
+@app.command()
+def report(
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Print the orchestration report."""
+    _later("report")
+
+
+@app.command()
+def status() -> None:
+    """Print the engine's phase, emergency halt and counts."""
+    _later("status")
+
+
+@app.command()
+def halt(reason: Annotated[str, typer.Option(help="Why the halt is asked for.")]) -> None:
+    """Start a manual emergency halt."""
+    _later("halt")
+
+
+@app.command()
+def resume() -> None:
+    """Release a manual emergency halt."""
+    _later("resume")
+
+
+@app.command()
+def plan(
+    file: Annotated[
+        Path, typer.Option("-f", "--file", help="A YAML file of OrchestrationWorkflows.")
+    ],
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Validate workflows offline and print their execution order in waves."""
+    try:
+        documents = load_documents(file)
+        plans = []
+        for document in documents:
+            manifest = parse_workflow(document, str(file))
+            try:
+                plans.append((manifest, plan_workflow(manifest.spec)))
+            except dag.GraphError as error:
+                raise ManifestError(
+                    f"{file} (OrchestrationWorkflow {manifest.name})",
+                    [str(p.message) for p in error.problems],
+                ) from None
+    except ManifestError as error:
+        err.print(f"[red]invalid:[/red] {error.source}")
+        for problem in error.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+    if format is OutputFormat.JSON:
+        payload = [
+            {"name": m.name, "waves": p.waves, "rollbackOrder": p.rollback_order} for m, p in plans
+        ]
+        out.print_json(json.dumps(payload))
+        return
+    for manifest, result in plans:
+        out.print(
+            f"[bold]{manifest.name}[/bold] (priority {manifest.spec.priority.value}): "
+            f"{result.step_count} steps in {len(result.waves)} waves"
+        )
+        for index, wave in enumerate(result.waves, start=1):
+            out.print(f"  wave {index}: {', '.join(wave)}", highlight=False)
+        if result.rollback_order:
+            out.print(
+                f"  rollback (last step first): {', '.join(result.rollback_order)}", highlight=False
+            )
+
+
+@app.command()
+def crds(
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Write one file per CRD here instead of printing.")
+    ] = None,
+) -> None:
+    """Print the CustomResourceDefinitions (generated from the models)."""
+    if output_dir is None:
+        sys.stdout.write(crd.render_all())
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for definition in crd.KINDS:
+        (output_dir / crd.crd_file_name(definition)).write_text(crd.render(definition.to_k8s()))
+        out.print(f"wrote {output_dir / crd.crd_file_name(definition)}")
+
+
+def main() -> None:
+    app()

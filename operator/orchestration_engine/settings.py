@@ -1,0 +1,92 @@
+"""The operator's run-time settings and where each comes from.
+
+Precedence, highest first: command-line flags, environment variables, the
+``ORCHESTRATION_CONFIG`` YAML file, then built-in defaults. (The engine object's ``spec`` sits
+between the file and the defaults; it is read at run time by the engine handler.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_DATABASE_URL = "sqlite:///./orchestration.db"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespaces: list[str] = Field(default_factory=list)  # empty: every namespace
+    database_url: str = DEFAULT_DATABASE_URL
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    quantum: bool | None = None
+    ai: bool | None = None
+    max_workflows: int | None = Field(default=None, ge=1)
+    monitoring_interval: int | None = Field(default=None, ge=1)
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def _truthy(text: str) -> bool:
+    if text.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"expected true or false, got {text!r}")
+
+
+def from_config_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise SettingsError(f"ORCHESTRATION_CONFIG {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SettingsError(f"ORCHESTRATION_CONFIG {path}: invalid YAML: {error}") from None
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"ORCHESTRATION_CONFIG {path}: expected a mapping of settings")
+    # The file may use the CLI's spelling (database-url) or Python's (database_url).
+    return {str(k).replace("-", "_"): v for k, v in loaded.items()}
+
+
+def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    try:
+        if "ORCHESTRATION_DATABASE_URL" in env:
+            values["database_url"] = env["ORCHESTRATION_DATABASE_URL"]
+        if "QUANTUM_OPTIMIZATION" in env:
+            values["quantum"] = _truthy(env["QUANTUM_OPTIMIZATION"])
+        if "AI_DECISION_MAKING" in env:
+            values["ai"] = _truthy(env["AI_DECISION_MAKING"])
+        if "MONITORING_INTERVAL" in env:
+            values["monitoring_interval"] = int(env["MONITORING_INTERVAL"])
+    except ValueError as error:
+        raise SettingsError(f"environment: {error}") from None
+    return values
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> OperatorSettings:
+    """Merge the sources in precedence order; ``None`` flags mean "not given"."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    config_path = env.get("ORCHESTRATION_CONFIG")
+    if config_path:
+        merged.update(from_config_file(Path(config_path)))
+    merged.update(from_environment(env))
+    merged.update({k: v for k, v in flags.items() if v is not None and v != []})
+    try:
+        return OperatorSettings.model_validate(merged)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise SettingsError(problems) from None
