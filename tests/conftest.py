@@ -1,0 +1,146 @@
+"""Fixtures for tests that talk to a real Kubernetes API server.
+
+By default one local control plane (etcd + kube-apiserver, see tests/envtest) is started per
+session. With USE_EXISTING_CLUSTER=true the cluster named by KUBECONFIG is used instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# tests/ has no __init__.py (test modules are rootdir-relative); putting it on sys.path makes
+# `envtest` importable whatever pytest's import mode.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from envtest.controlplane import LocalControlPlane, find_binaries  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    kubeconfig: Path
+    server: str
+    # None when USE_EXISTING_CLUSTER points the tests at someone else's cluster.
+    local: LocalControlPlane | None = None
+
+
+def use_existing_cluster() -> bool:
+    return os.environ.get("USE_EXISTING_CLUSTER", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _existing_kubeconfig() -> Path:
+    value = os.environ.get("KUBECONFIG", "").strip()
+    if not value:
+        raise RuntimeError("USE_EXISTING_CLUSTER=true needs KUBECONFIG set to a kubeconfig file")
+    if os.pathsep in value:
+        raise RuntimeError(
+            f"USE_EXISTING_CLUSTER=true needs KUBECONFIG to name one file, not a list: {value}"
+        )
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise RuntimeError(f"KUBECONFIG={value} is not a file")
+    return path
+
+
+def _server_of(kubeconfig: Path) -> str:
+    config: Any = yaml.safe_load(kubeconfig.read_text()) or {}
+    current = config.get("current-context")
+    contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or []}
+    clusters = {c.get("name"): c.get("cluster", {}) for c in config.get("clusters") or []}
+    cluster_name = contexts.get(current, {}).get("cluster")
+    return str(clusters.get(cluster_name, {}).get("server", ""))
+
+
+def _needs_control_plane(item: pytest.Item) -> bool:
+    return "control_plane" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # tryfirst: the marker must be there before `-m "not cluster"` deselects.
+    for item in items:
+        if _needs_control_plane(item):
+            item.add_marker(pytest.mark.cluster)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Checked here rather than in the fixture: a first build of kube-apiserver takes minutes
+    # and would trip the per-test timeout, and a missing KUBECONFIG is better reported once.
+    if session.config.option.collectonly:
+        return
+    if not any(_needs_control_plane(item) for item in session.items):
+        return
+    try:
+        if use_existing_cluster():
+            _existing_kubeconfig()
+        else:
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line("control plane: locating (or building) kube-apiserver")
+            find_binaries()
+    except RuntimeError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    if use_existing_cluster():
+        kubeconfig = _existing_kubeconfig()
+        yield ControlPlane(kubeconfig=kubeconfig, server=_server_of(kubeconfig))
+        return
+    with LocalControlPlane() as local:
+        yield ControlPlane(kubeconfig=local.kubeconfig, server=local.server, local=local)
+
+
+@pytest.fixture(scope="session")
+def kube_api(control_plane: ControlPlane) -> Iterator[Any]:
+    # Imported here: `kubernetes` takes over half a second to import, which sessions
+    # without cluster tests should not pay.
+    from kubernetes import config
+
+    # persist_config=False: the client must never rewrite the kubeconfig it was given.
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(control_plane.kubeconfig), persist_config=False
+    )
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def _namespace_name(test_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
+    slug = slug.removeprefix("test-")[:40].strip("-")
+    suffix = secrets.token_hex(3)
+    return f"t-{slug}-{suffix}" if slug else f"t-{suffix}"
+
+
+@pytest.fixture
+def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    from kubernetes import client
+    from urllib3.exceptions import HTTPError
+
+    name = _namespace_name(request.node.name)
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"eoe.dev/test-namespace": "true"})
+        )
+    )
+    yield name
+    # Without a controller-manager the namespace stays Terminating with its contents; that is
+    # harmless because every test gets a fresh one.
+    with contextlib.suppress(client.ApiException, HTTPError):
+        core.delete_namespace(name)
