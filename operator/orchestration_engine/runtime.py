@@ -15,7 +15,15 @@ import kopf
 import prometheus_client
 
 from orchestration_engine.api import GROUP
-from orchestration_engine.handlers import engine, login, service, workflow
+from orchestration_engine.handlers import engine, login, service, workflow, workloads
+from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.events import EventRecorder
+from orchestration_engine.kube.status import StatusWriter
+from orchestration_engine.monitoring.checker import make_checker
+from orchestration_engine.monitoring.service_monitor import ServiceMonitor
+from orchestration_engine.monitoring.targets import ProbeTarget
+from orchestration_engine.probes.http import HttpProber
+from orchestration_engine.probes.scheduler import ProbeScheduler
 from orchestration_engine.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +34,7 @@ WATCH_CLIENT_TIMEOUT_SECONDS = WATCH_SERVER_TIMEOUT_SECONDS + 30
 
 def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    for module in (login, service, workflow, engine):
+    for module in (login, workloads, service, workflow, engine):
         module.register(registry)
     return registry
 
@@ -58,13 +66,41 @@ async def operate(
     if settings.metrics_port:
         # A daemon thread: scrapes never wait on the event loop, and it dies with the process.
         prometheus_client.start_http_server(settings.metrics_port)
-    await kopf.operator(
-        registry=build_registry(),
-        settings=kopf_settings(),
-        standalone=True,
-        clusterwide=settings.clusterwide,
-        namespaces=settings.namespaces,
-        liveness_endpoint=health,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
+    api = await make_api_client()
+    statuses = StatusWriter(api)
+    events = EventRecorder(api)
+    prober = HttpProber()
+    monitor: ServiceMonitor
+    scheduler: ProbeScheduler[tuple[str, str], ProbeTarget] = ProbeScheduler(
+        run_check=make_checker(prober, lambda key, target: monitor.run_check(key, target)),
+        on_result=lambda key, result: monitor.on_result(key, result),
+        max_concurrency=settings.max_concurrent_checks,
     )
+    monitor = ServiceMonitor(
+        scheduler=scheduler,
+        statuses=statuses,
+        events=events,
+        heartbeat_seconds=settings.status_heartbeat_seconds,
+    )
+    memo = kopf.Memo(monitor=monitor, replica_indexes=None)
+    await statuses.start()
+    await events.start()
+    await scheduler.start()
+    try:
+        await kopf.operator(
+            registry=build_registry(),
+            settings=kopf_settings(),
+            standalone=True,
+            clusterwide=settings.clusterwide,
+            namespaces=settings.namespaces,
+            liveness_endpoint=health,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            memo=memo,
+        )
+    finally:
+        await scheduler.stop()
+        await statuses.stop()
+        await events.stop()
+        await prober.close()
+        await api.close()

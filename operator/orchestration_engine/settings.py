@@ -33,6 +33,9 @@ class OperatorSettings(BaseModel):
     ai: bool | None = None
     max_workflows: int | None = Field(default=None, ge=1)
     monitoring_interval: int | None = Field(default=None, ge=1)
+    # Counters, latency and uptime are written at most this often when nothing else changes.
+    status_heartbeat_seconds: float = Field(default=60.0, gt=0)
+    max_concurrent_checks: int = Field(default=256, ge=1)
 
     @property
     def clusterwide(self) -> bool:

@@ -137,6 +137,19 @@ def operator(control_plane: Any, crds: None, tmp_path: Path) -> Iterator[Operato
         process.stop()
 
 
+@pytest.fixture(scope="module")
+def module_operator(
+    control_plane: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator for a whole test module: cheaper when its tests share no state."""
+    process = OperatorProcess(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"))
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
 def wait_for(
     predicate: Any, timeout: float = 20, interval: float = 0.1, what: str = "condition"
 ) -> Any:

@@ -5,17 +5,11 @@ Explicit, so that which client libraries happen to be installed never changes ho
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import kopf
 
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-
-
-def in_cluster() -> bool:
-    return "KUBERNETES_SERVICE_HOST" in os.environ and SERVICE_ACCOUNT_TOKEN.exists()
+from orchestration_engine.kube.client import in_cluster
 
 
 async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

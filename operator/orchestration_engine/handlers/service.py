@@ -1,4 +1,8 @@
-"""OrchestratedService handlers."""
+"""OrchestratedService wiring: every watch event goes to the service monitor.
+
+Event handlers (not kopf's create/update handlers) because the monitor is level-triggered
+and owns the status: kopf then writes no annotations or status of its own on these objects.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,15 @@ from typing import Any
 
 import kopf
 
-from orchestration_engine.api.service import PLURAL, ServiceSpec
-from orchestration_engine.handlers.acceptance import acceptance_status, judge, on_spec_change
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.api.service import PLURAL
+from orchestration_engine.handlers.workloads import attach_replica_lookup
 
 
-async def accept_service(
-    spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
-) -> None:
-    problems = judge(ServiceSpec, dict(spec))
-    patch.status.update(
-        acceptance_status(
-            dict(status), meta.get("generation"), problems, ready_message="the spec is accepted"
-        )
-    )
+async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
+    attach_replica_lookup(memo, kwargs)
+    memo.monitor.observe(event.get("type"), event["object"])
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    on_spec_change(registry, PLURAL, accept_service)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(service_event)

@@ -95,3 +95,17 @@ def test_adding_a_back_edge_is_always_found(
     node, dep = data.draw(st.sampled_from(edges))
     graph[dep] = [*graph[dep], node]
     assert dag.find_cycle(graph) is not None
+
+
+def test_cycle_through_a_node() -> None:
+    graph = {"a": ["b"], "b": ["c"], "c": ["a"], "x": ["a"], "y": []}
+    assert dag.cycle_through(graph, "a") == ("a", "b", "c", "a")
+    assert dag.cycle_through(graph, "x") is None  # x depends on a cycle but is not in it
+    assert dag.cycle_through(graph, "y") is None
+    assert dag.cycle_through({"s": ["s"]}, "s") == ("s", "s")
+    assert dag.cycle_through({"s": ["missing"]}, "s") is None
+
+
+@given(acyclic_graphs())
+def test_no_cycle_through_any_node_of_an_acyclic_graph(graph: dict[str, list[str]]) -> None:
+    assert all(dag.cycle_through(graph, node) is None for node in graph)

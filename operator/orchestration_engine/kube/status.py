@@ -1,0 +1,121 @@
+"""Writes ``status`` of our custom objects: coalescing, bounded, never blocking a caller.
+
+Callers hand over the latest status they want an object to have; if a write for the same
+object is still queued, the newer status replaces it (only the last one matters). A few
+writers drain the queue, so a burst of changes becomes at most one write per object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.kube.errors import NotFound, translate
+
+log = logging.getLogger(__name__)
+
+# Custom resources take JSON merge patches (not strategic ones); lists are replaced whole.
+MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+ObjectKey = tuple[str, str, str]  # plural, namespace ("" for cluster-scoped), name
+
+
+class StatusWriter:
+    def __init__(self, api: client.ApiClient, *, concurrency: int = 8) -> None:
+        self._custom = client.CustomObjectsApi(api)
+        self._pending: OrderedDict[ObjectKey, dict[str, Any]] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._concurrency = concurrency
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight: set[ObjectKey] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.writes = 0
+        self.failures = 0
+
+    def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        key = (plural, namespace, name)
+        self._pending[key] = status
+        self._pending.move_to_end(key)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def forget(self, plural: str, namespace: str, name: str) -> None:
+        self._pending.pop((plural, namespace, name), None)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._drain(), name=f"status-writer-{i}")
+            for i in range(self._concurrency)
+        ]
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout)
+        except TimeoutError:
+            log.warning("%d status writes not done at shutdown", len(self._pending))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def _next(self) -> tuple[ObjectKey, dict[str, Any]] | None:
+        # Never two writes of one object at once: they could land out of order.
+        for key in self._pending:
+            if key not in self._in_flight:
+                return key, self._pending.pop(key)
+        return None
+
+    async def _drain(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                if not self._pending and not self._in_flight:
+                    self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            key, status = item
+            self._in_flight.add(key)
+            try:
+                await self._write(key, status)
+            finally:
+                self._in_flight.discard(key)
+                self._wakeup.set()
+
+    async def _write(self, key: ObjectKey, status: dict[str, Any]) -> None:
+        plural, namespace, name = key
+        body = {"status": status}
+        try:
+            if namespace:
+                await self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, plural, name, body, **MERGE_PATCH
+                )
+            else:
+                await self._custom.patch_cluster_custom_object_status(
+                    GROUP, VERSION, plural, name, body, **MERGE_PATCH
+                )
+            self.writes += 1
+        except ApiException as raw:
+            error = translate(raw)
+            if isinstance(error, NotFound):
+                return  # deleted meanwhile: nothing to report on
+            self.failures += 1
+            log.error("status of %s %s/%s not written: %s", plural, namespace, name, error)
+        except (OSError, TimeoutError) as error:
+            self.failures += 1
+            log.warning(
+                "status of %s %s/%s not written, will retry: %s", plural, namespace, name, error
+            )
+            if key not in self._pending:
+                self._pending[key] = status
+            await asyncio.sleep(1.0)

@@ -1,0 +1,1 @@
+"""Keeping OrchestratedServices' health current: probes in, status and Events out."""

@@ -1,0 +1,420 @@
+"""The in-memory picture of every OrchestratedService, and the loop that keeps it current.
+
+kopf feeds it watch events (services, workloads); the probe scheduler feeds it check
+results. For each change it asks the pure core what the health and status are, and hands
+the status to the coalescing writer only when a user would see a difference (or the
+heartbeat is due). All state it needs after a restart is read back from ``status``, so it
+is level-triggered: a restart neither resets health to UNKNOWN nor repeats Events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from orchestration_engine.api import errors
+from orchestration_engine.api.common import API_VERSION
+from orchestration_engine.api.service import KIND, PLURAL, Health, ServiceSpec
+from orchestration_engine.core import dag
+from orchestration_engine.core.conditions import Conditions
+from orchestration_engine.core.health import (
+    CheckOutcome,
+    HealthPolicy,
+    HealthState,
+    Replicas,
+    record_check,
+    with_dependencies,
+    with_replicas,
+    workload_check,
+)
+from orchestration_engine.core.service_status import (
+    DependencyView,
+    ServiceView,
+    render_status,
+    should_write,
+)
+from orchestration_engine.core.uptime import UptimeWindow
+from orchestration_engine.kube.events import ObjectRef
+from orchestration_engine.monitoring.targets import ProbeTarget, period_of, target_of
+from orchestration_engine.probes.result import CheckResult
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # namespace, name
+WorkloadKey = tuple[str, str, str]  # namespace, kind, name
+HEALTHY_EVENT_STATES = frozenset({Health.HEALTHY, Health.WARNING, Health.UNKNOWN})
+
+
+class StatusSink(Protocol):
+    def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def forget(self, plural: str, namespace: str, name: str) -> None: ...
+
+
+class EventSink(Protocol):
+    def record(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None: ...
+
+
+class CheckSink(Protocol):
+    """Where every check and health transition is mirrored (the metrics store)."""
+
+    def check(self, namespace: str, name: str, result: CheckResult, health: Health) -> None: ...
+    def transition(
+        self, namespace: str, name: str, old: Health, new: Health, message: str
+    ) -> None: ...
+
+
+class Scheduler(Protocol):
+    def upsert(self, key: Key, target: ProbeTarget, period_s: float) -> None: ...
+    def remove(self, key: Key) -> None: ...
+
+
+class NoChecks:
+    def check(self, namespace: str, name: str, result: CheckResult, health: Health) -> None:
+        pass
+
+    def transition(self, namespace: str, name: str, old: Health, new: Health, message: str) -> None:
+        pass
+
+
+ReplicaLookup = Callable[[WorkloadKey], Replicas | None]
+
+
+@dataclass
+class ServiceEntry:
+    key: Key
+    uid: str
+    generation: int | None
+    spec: ServiceSpec | None
+    spec_problems: tuple[str, ...]
+    policy: HealthPolicy
+    state: HealthState
+    uptime: UptimeWindow
+    target: ProbeTarget | None = None
+    conditions: Conditions = field(default_factory=list)
+    active_target: str = "primary"
+    failover_count: int = 0
+    last_failover_time: str | None = None
+    dependencies: DependencyView = field(default_factory=DependencyView)
+    written: dict[str, Any] | None = None
+    written_at: float | None = None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(self.spec.depends_on) if self.spec else ()
+
+    @property
+    def workload_key(self) -> WorkloadKey | None:
+        if self.spec is None or self.spec.workload_ref is None:
+            return None
+        ref = self.spec.workload_ref
+        return (self.key[0], ref.kind.value, ref.name)
+
+    def ref(self) -> ObjectRef:
+        return ObjectRef(API_VERSION, KIND, self.key[0], self.key[1], self.uid)
+
+
+def _policy(spec: ServiceSpec | None) -> HealthPolicy:
+    check = spec.health_check if spec else None
+    if check is None:
+        return HealthPolicy()
+    return HealthPolicy(check.failure_threshold, check.success_threshold, check.warning_latency_ms)
+
+
+def _restore(status: Mapping[str, Any]) -> HealthState:
+    """The health state a previous run published, so a restart continues where it was."""
+    try:
+        health = Health(status.get("health", Health.UNKNOWN.value))
+    except ValueError:
+        health = Health.UNKNOWN
+    last = status.get("lastCheckTime")
+    return HealthState(
+        health=health,
+        checked=health is not Health.UNKNOWN,
+        consecutive_failures=int(status.get("consecutiveFailures") or 0),
+        consecutive_successes=int(status.get("consecutiveSuccesses") or 0),
+        last_latency_ms=status.get("lastLatencyMs"),
+        last_check_time=datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None,
+    )
+
+
+class ServiceMonitor:
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        statuses: StatusSink,
+        events: EventSink,
+        checks: CheckSink | None = None,
+        replicas: ReplicaLookup | None = None,
+        heartbeat_seconds: float = 60.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        on_health_change: Callable[[Key, Health, Health], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.statuses = statuses
+        self.events = events
+        self.checks = checks or NoChecks()
+        self.replicas: ReplicaLookup = replicas or (lambda _key: None)
+        self.heartbeat_seconds = heartbeat_seconds
+        self._now = now
+        self._monotonic = monotonic
+        self._on_health_change = on_health_change
+        self.entries: dict[Key, ServiceEntry] = {}
+        # Reverse indexes: who depends on a service; who uses a workload.
+        self._dependents: dict[Key, set[Key]] = defaultdict(set)
+        self._by_workload: dict[WorkloadKey, set[Key]] = defaultdict(set)
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of an OrchestratedService (None: from the initial listing)."""
+        meta = body.get("metadata", {})
+        key: Key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self.remove(key)
+            return
+        entry = self.entries.get(key)
+        uid = str(meta.get("uid", ""))
+        generation = meta.get("generation")
+        if entry is not None and entry.uid == uid and entry.generation == generation:
+            return  # our own status write coming back, or a metadata-only change
+        if entry is not None and entry.uid != uid:
+            self.remove(key)
+            entry = None
+        self._upsert(key, uid, generation, body.get("spec") or {}, body.get("status") or {}, entry)
+
+    def remove(self, key: Key) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return
+        self.scheduler.remove(key)
+        self.statuses.forget(PLURAL, *key)
+        self._unindex(entry)
+        # Whoever depended on it now depends on something missing.
+        for dependent in self._dependents_closure(key):
+            self._refresh_dependencies(dependent)
+
+    def workload_changed(self, workload: WorkloadKey) -> None:
+        for key in list(self._by_workload.get(workload, ())):
+            entry = self.entries.get(key)
+            if entry is not None:
+                self._apply(
+                    entry, with_replicas(entry.state, self.replicas(workload), entry.policy)
+                )
+
+    def refresh_workloads(self) -> None:
+        """Re-read every workload (e.g. once the workload index is attached)."""
+        for workload in list(self._by_workload):
+            self.workload_changed(workload)
+
+    async def run_check(self, key: Key, target: ProbeTarget) -> CheckResult:
+        """The scheduler's check function for workload-only services (http/tcp are probes)."""
+        entry = self.entries.get(key)
+        workload = entry.workload_key if entry else None
+        replicas = self.replicas(workload) if workload else None
+        outcome = workload_check(replicas, self._now())
+        if outcome.ok:
+            return CheckResult.success(0.0)
+        return CheckResult.failure(outcome.message)
+
+    def on_result(self, key: Key, result: CheckResult) -> None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        outcome = CheckOutcome(result.ok, result.latency_ms, result.checked_at, result.message)
+        entry.uptime.record(result.checked_at, result.ok)
+        state = entry.state
+        if entry.workload_key is not None:
+            state = replace(state, replicas=self.replicas(entry.workload_key))
+        new_state = record_check(state, outcome, entry.policy)
+        self.checks.check(key[0], key[1], result, new_state.health)
+        self._apply(entry, new_state)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _upsert(
+        self,
+        key: Key,
+        uid: str,
+        generation: int | None,
+        raw_spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        entry: ServiceEntry | None,
+    ) -> None:
+        try:
+            spec: ServiceSpec | None = ServiceSpec.model_validate(raw_spec)
+            problems: tuple[str, ...] = ()
+        except ValidationError as error:
+            spec, problems = None, tuple(errors.describe(error))
+        policy = _policy(spec)
+        if entry is None:
+            entry = ServiceEntry(
+                key=key,
+                uid=uid,
+                generation=generation,
+                spec=spec,
+                spec_problems=problems,
+                policy=policy,
+                state=_restore(status),
+                uptime=UptimeWindow(),
+                conditions=list(status.get("conditions") or []),
+                active_target=str(status.get("activeTarget") or "primary"),
+                failover_count=int(status.get("failoverCount") or 0),
+                last_failover_time=status.get("lastFailoverTime"),
+                # What the previous run published counts as written: an unchanged service
+                # costs no write after a restart.
+                written=dict(status) if status else None,
+                written_at=self._monotonic() if status else None,
+            )
+            self._seed_uptime(entry, status)
+            self.entries[key] = entry
+        else:
+            self._unindex(entry)
+            entry.generation, entry.spec, entry.spec_problems, entry.policy = (
+                generation,
+                spec,
+                problems,
+                policy,
+            )
+        self._index(entry)
+        if spec is None:
+            self.scheduler.remove(key)
+            entry.target = None
+        else:
+            target = target_of(spec)
+            entry.target = target
+            self.scheduler.upsert(key, target, period_of(spec))
+        replicas = self.replicas(entry.workload_key) if entry.workload_key else None
+        entry.state = with_replicas(entry.state, replicas, policy)
+        # This service's arrival may complete (or break) others' dependencies.
+        for affected in [key, *self._dependents_closure(key)]:
+            self._refresh_dependencies(affected)
+
+    def _seed_uptime(self, entry: ServiceEntry, status: Mapping[str, Any]) -> None:
+        uptime = status.get("uptimePercent")
+        if uptime is None or entry.state.last_check_time is None or entry.spec is None:
+            return
+        # Until the store's history is loaded, the last published figure stands for the
+        # previous 24 h, weighted as that many checks at the service's period.
+        checks = max(1, min(86400 // max(1, int(period_of(entry.spec))), 100_000))
+        entry.uptime.seed(entry.state.last_check_time, checks, round(checks * float(uptime) / 100))
+
+    def _index(self, entry: ServiceEntry) -> None:
+        for dep in entry.depends_on:
+            self._dependents[(entry.key[0], dep)].add(entry.key)
+        if entry.workload_key is not None:
+            self._by_workload[entry.workload_key].add(entry.key)
+
+    def _unindex(self, entry: ServiceEntry) -> None:
+        for dep in entry.depends_on:
+            dependents = self._dependents.get((entry.key[0], dep))
+            if dependents is not None:
+                dependents.discard(entry.key)
+                if not dependents:
+                    del self._dependents[(entry.key[0], dep)]
+        if entry.workload_key is not None:
+            users = self._by_workload.get(entry.workload_key)
+            if users is not None:
+                users.discard(entry.key)
+                if not users:
+                    del self._by_workload[entry.workload_key]
+
+    def _dependents_closure(self, key: Key) -> list[Key]:
+        seen: set[Key] = set()
+        order: list[Key] = []
+        frontier = [key]
+        while frontier:
+            for dependent in self._dependents.get(frontier.pop(), ()):
+                if dependent not in seen and dependent != key:
+                    seen.add(dependent)
+                    order.append(dependent)
+                    frontier.append(dependent)
+        return order
+
+    def _graph_from(self, key: Key) -> dict[str, list[str]]:
+        """The dependsOn graph of the services ``key`` reaches (for the cycle check)."""
+        namespace = key[0]
+        graph: dict[str, list[str]] = {}
+        frontier = [key[1]]
+        while frontier:
+            name = frontier.pop()
+            if name in graph:
+                continue
+            entry = self.entries.get((namespace, name))
+            graph[name] = list(entry.depends_on) if entry else []
+            frontier.extend(d for d in graph[name] if (namespace, d) in self.entries)
+        return {n: deps for n, deps in graph.items() if (namespace, n) in self.entries}
+
+    def _refresh_dependencies(self, key: Key) -> None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        namespace = key[0]
+        names = entry.depends_on
+        missing = tuple(n for n in names if (namespace, n) not in self.entries)
+        cycle = dag.cycle_through(self._graph_from(key), key[1]) if names else None
+        health = {
+            n: self.entries[(namespace, n)].state.health
+            for n in names
+            if (namespace, n) in self.entries
+        }
+        entry.dependencies = DependencyView(names, missing, cycle, health)
+        new_state = with_dependencies(entry.state, health.items(), entry.policy)
+        self._apply(entry, new_state)
+
+    def _apply(self, entry: ServiceEntry, new_state: HealthState) -> None:
+        old = entry.state.health
+        entry.state = new_state
+        if new_state.health is not old:
+            self._announce(entry, old, new_state.health)
+        self._publish(entry)
+        if new_state.health is not old:
+            # Dependents see the new health at once, not at their next check.
+            for dependent in list(self._dependents.get(entry.key, ())):
+                self._refresh_dependencies(dependent)
+
+    def _announce(self, entry: ServiceEntry, old: Health, new: Health) -> None:
+        status = render_status(self._view(entry), entry.conditions, self._now())
+        message = next((c["message"] for c in status["conditions"] if c["type"] == "Healthy"), "")
+        text = f"{old.value} -> {new.value}" + (f": {message}" if message else "")
+        type_ = "Normal" if new in HEALTHY_EVENT_STATES else "Warning"
+        self.events.record(entry.ref(), type_, "HealthChanged", text)
+        self.checks.transition(entry.key[0], entry.key[1], old, new, message)
+        if self._on_health_change is not None:
+            self._on_health_change(entry.key, old, new)
+
+    def _view(self, entry: ServiceEntry) -> ServiceView:
+        ref = entry.spec.workload_ref if entry.spec else None
+        return ServiceView(
+            generation=entry.generation,
+            state=entry.state,
+            policy=entry.policy,
+            workload=f"{ref.kind.value} {ref.name}" if ref else "the workload",
+            spec_problems=entry.spec_problems,
+            dependencies=entry.dependencies,
+            uptime_percent=entry.uptime.percent(self._now()),
+            active_target=entry.active_target,
+            failover_count=entry.failover_count,
+            last_failover_time=entry.last_failover_time,
+        )
+
+    def _publish(self, entry: ServiceEntry) -> None:
+        status = render_status(self._view(entry), entry.conditions, self._now())
+        entry.conditions = status["conditions"]
+        now = self._monotonic()
+        since = None if entry.written_at is None else now - entry.written_at
+        if should_write(status, entry.written, since, self.heartbeat_seconds):
+            entry.written, entry.written_at = status, now
+            self.statuses.submit(PLURAL, entry.key[0], entry.key[1], status)
+
+    def health_of(self, key: Key) -> Health | None:
+        entry = self.entries.get(key)
+        return entry.state.health if entry else None

@@ -1,0 +1,121 @@
+"""HTTP health checks through one shared, bounded connection pool.
+
+Thousands of services are checked every few seconds; a client per check would open a new
+connection (and a TLS handshake) each time and leave the process with no bound on sockets.
+One ``httpx.AsyncClient`` keeps connections alive between checks of the same service and caps
+how many are open at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from orchestration_engine.probes.result import CheckResult, connect_failure, timed_out
+
+DEFAULT_MAX_CONNECTIONS = 256
+# Enough to see that the server answered; a health endpoint that streams megabytes must not be
+# able to make the operator buffer them.
+BODY_LIMIT_BYTES = 64 * 1024
+USER_AGENT = "orchestration-engine-probe"
+
+
+class HttpProber:
+    """GETs a URL and says whether the status was one of those expected.
+
+    Redirects are not followed: a health endpoint that redirects (to a login page, say) is
+    reporting something, and ``expected_status`` decides whether that is healthy.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        keepalive_expiry_s: float = 30.0,
+        verify: bool = True,
+        trust_env: bool = False,
+        body_limit_bytes: int = BODY_LIMIT_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``trust_env`` is off so a proxy configured for the operator's own egress does not
+        sit between it and the services it judges; ``transport`` is the seam for tests."""
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._body_limit = body_limit_bytes
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=keepalive_expiry_s,
+            ),
+            follow_redirects=False,
+            verify=verify,
+            trust_env=trust_env,
+            transport=transport,
+            headers={"user-agent": USER_AGENT},
+        )
+
+    async def __aenter__(self) -> HttpProber:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def check(
+        self, url: str, expected_status: Sequence[int], timeout_s: float
+    ) -> CheckResult:
+        """Never raises for anything the network or the server does; the reason is in the
+        result's ``message``. ``latency_ms`` is the time until the response headers arrived."""
+        if not expected_status:
+            raise ValueError("expected_status must name at least one status code")
+        latency_ms: float | None = None
+        started = time.perf_counter()
+        try:
+            # httpx's timeout applies to each phase (connect, each read) separately; the outer
+            # deadline makes timeout_s the bound on the whole check.
+            async with asyncio.timeout(timeout_s):
+                async with self._client.stream(
+                    "GET", url, timeout=httpx.Timeout(timeout_s)
+                ) as response:
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    await self._discard_body(response)
+        except (TimeoutError, httpx.TimeoutException):
+            # Waiting for a free pooled connection counts too: the deadline is the caller's.
+            return CheckResult.failure(timed_out(timeout_s), latency_ms)
+        except httpx.InvalidURL as error:
+            return CheckResult.failure(f"invalid URL: {error}")
+        except (httpx.HTTPError, OSError) as error:
+            return CheckResult.failure(connect_failure(error, _host(url)), latency_ms)
+        if response.status_code not in expected_status:
+            expected = ", ".join(str(status) for status in expected_status)
+            return CheckResult.failure(
+                f"HTTP {response.status_code} (expected {expected})", latency_ms
+            )
+        return CheckResult.success(latency_ms)
+
+    async def _discard_body(self, response: httpx.Response) -> None:
+        # Raw bytes, not decoded: a small gzip body can inflate to gigabytes.
+        read = 0
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read >= self._body_limit:
+                # Leaving the stream early closes this connection instead of returning it to the
+                # pool, which is the right thing for one with an unread body.
+                break
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
