@@ -111,6 +111,10 @@ def run(
     max_workflows: Annotated[
         int | None, typer.Option(help="Override the engine's maxConcurrentWorkflows.")
     ] = None,
+    status_heartbeat_seconds: Annotated[
+        float | None,
+        typer.Option(help="How often unchanged services' counters and uptime are written (60)."),
+    ] = None,
 ) -> None:
     """Run the operator."""
     if namespace and all_namespaces:
@@ -126,6 +130,7 @@ def run(
                 "quantum": quantum,
                 "ai": ai,
                 "max_workflows": max_workflows,
+                "status_heartbeat_seconds": status_heartbeat_seconds,
             }
         )
     except SettingsError as error:

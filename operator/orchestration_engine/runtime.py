@@ -18,6 +18,7 @@ from orchestration_engine.api import GROUP
 from orchestration_engine.handlers import engine, login, service, workflow, workloads
 from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.events import EventRecorder
+from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
@@ -82,7 +83,9 @@ async def operate(
         events=events,
         heartbeat_seconds=settings.status_heartbeat_seconds,
     )
-    memo = kopf.Memo(monitor=monitor, replica_indexes=None)
+    memo = kopf.Memo(
+        monitor=monitor, events=events, objects=CustomObjects(api), replica_indexes=None
+    )
     await statuses.start()
     await events.start()
     await scheduler.start()

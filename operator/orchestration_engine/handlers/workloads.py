@@ -7,12 +7,20 @@ filled from the initial listing: a service is never judged on a workload not yet
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.api.service import PLURAL as SERVICES
+from orchestration_engine.core import discovery
 from orchestration_engine.core.health import Replicas
+from orchestration_engine.kube.errors import KubeError
+from orchestration_engine.kube.events import ObjectRef
+
+log = logging.getLogger(__name__)
 
 INDEXES = {"Deployment": "deployment_replicas", "StatefulSet": "statefulset_replicas"}
 
@@ -50,13 +58,54 @@ def attach_replica_lookup(memo: kopf.Memo, kwargs: Mapping[str, Any]) -> None:
     memo.monitor.refresh_workloads()
 
 
+def index_discovered(**kwargs: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """kopf index of the services discovery created: ``(namespace, origin) -> name, spec``."""
+    labels = kwargs["labels"]
+    key = (str(kwargs["namespace"]), str(labels[discovery.DISCOVERED_LABEL]))
+    return {key: {"name": kwargs["name"], "spec": dict(kwargs["spec"])}}
+
+
 async def workload_event(
     event: kopf.RawEvent, memo: kopf.Memo, resource: kopf.Resource, **kwargs: Any
 ) -> None:
     attach_replica_lookup(memo, kwargs)
-    meta = event["object"].get("metadata", {})
+    body = event["object"]
+    meta = body.get("metadata", {})
+    namespace, name = meta.get("namespace", ""), meta.get("name", "")
     kind = "Deployment" if resource.plural == "deployments" else "StatefulSet"
-    memo.monitor.workload_changed((meta.get("namespace", ""), kind, meta.get("name", "")))
+    memo.monitor.workload_changed((namespace, kind, name))
+    await discover(memo, kind, body, event.get("type") == "DELETED", kwargs["discovered_services"])
+
+
+async def discover(
+    memo: kopf.Memo, kind: str, body: Mapping[str, Any], deleted: bool, discovered_index: Any
+) -> None:
+    meta = body.get("metadata", {})
+    namespace, name = meta.get("namespace", ""), meta.get("name", "")
+    store = discovered_index.get((namespace, discovery.origin(kind, name)))
+    discovered = next(iter(store)) if store else None
+    occupied = discovered is None and (namespace, name) in memo.monitor.entries
+    action = discovery.plan(kind, None if deleted else body, discovered, occupied)
+    if action is None:
+        return
+    objects = memo.objects
+    try:
+        if isinstance(action, discovery.Create):
+            if await objects.create(SERVICES, namespace, action.manifest):
+                ref = ObjectRef("apps/v1", kind, namespace, name, str(meta.get("uid", "")))
+                memo.events.record(
+                    ref, "Normal", "ServiceDiscovered", f"OrchestratedService {name} created"
+                )
+        elif isinstance(action, discovery.Update):
+            await objects.patch_spec(SERVICES, namespace, action.name, action.spec_patch)
+        else:
+            await objects.delete(SERVICES, namespace, action.name)
+            log.info(
+                "stopped managing %s %s/%s: deleted its discovered service", kind, namespace, name
+            )
+    except KubeError as error:
+        # The next event of the workload tries again; discovery is level-triggered.
+        log.warning("discovery for %s %s/%s failed: %s", kind, namespace, name, error)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
@@ -66,5 +115,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.index("apps", "v1", "statefulsets", registry=registry, id=INDEXES["StatefulSet"])(
         index_replicas
     )
+    kopf.index(
+        GROUP,
+        VERSION,
+        SERVICES,
+        registry=registry,
+        id="discovered_services",
+        labels={discovery.DISCOVERED_LABEL: kopf.PRESENT},
+    )(index_discovered)
     kopf.on.event("apps", "v1", "deployments", registry=registry)(workload_event)
     kopf.on.event("apps", "v1", "statefulsets", registry=registry)(workload_event)

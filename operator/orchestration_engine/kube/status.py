@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.kube.errors import NotFound, translate
 
@@ -105,14 +106,17 @@ class StatusWriter:
                     GROUP, VERSION, plural, name, body, **MERGE_PATCH
                 )
             self.writes += 1
+            metrics.STATUS_WRITES.labels(plural).inc()
         except ApiException as raw:
             error = translate(raw)
             if isinstance(error, NotFound):
                 return  # deleted meanwhile: nothing to report on
             self.failures += 1
+            metrics.STATUS_WRITE_ERRORS.labels(plural).inc()
             log.error("status of %s %s/%s not written: %s", plural, namespace, name, error)
         except (OSError, TimeoutError) as error:
             self.failures += 1
+            metrics.STATUS_WRITE_ERRORS.labels(plural).inc()
             log.warning(
                 "status of %s %s/%s not written, will retry: %s", plural, namespace, name, error
             )

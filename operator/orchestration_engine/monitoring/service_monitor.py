@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from orchestration_engine import metrics
 from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.service import KIND, PLURAL, Health, ServiceSpec
@@ -197,6 +198,7 @@ class ServiceMonitor:
             return
         self.scheduler.remove(key)
         self.statuses.forget(PLURAL, *key)
+        metrics.forget_service(*key)
         self._unindex(entry)
         # Whoever depended on it now depends on something missing.
         for dependent in self._dependents_closure(key):
@@ -229,6 +231,10 @@ class ServiceMonitor:
         entry = self.entries.get(key)
         if entry is None:
             return
+        check = entry.target.kind if entry.target else "workload"
+        metrics.CHECKS.labels(check, "pass" if result.ok else "fail").inc()
+        if result.ok and result.latency_ms is not None and check != "workload":
+            metrics.CHECK_LATENCY.labels(check).observe(result.latency_ms / 1000)
         outcome = CheckOutcome(result.ok, result.latency_ms, result.checked_at, result.message)
         entry.uptime.record(result.checked_at, result.ok)
         state = entry.state
@@ -276,6 +282,7 @@ class ServiceMonitor:
             )
             self._seed_uptime(entry, status)
             self.entries[key] = entry
+            metrics.set_service_health(*key, entry.state.health)
         else:
             self._unindex(entry)
             entry.generation, entry.spec, entry.spec_problems, entry.policy = (
@@ -387,6 +394,7 @@ class ServiceMonitor:
         text = f"{old.value} -> {new.value}" + (f": {message}" if message else "")
         type_ = "Normal" if new in HEALTHY_EVENT_STATES else "Warning"
         self.events.record(entry.ref(), type_, "HealthChanged", text)
+        metrics.set_service_health(*entry.key, new)
         self.checks.transition(entry.key[0], entry.key[1], old, new, message)
         if self._on_health_change is not None:
             self._on_health_change(entry.key, old, new)

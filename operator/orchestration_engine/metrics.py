@@ -1,0 +1,62 @@
+"""Prometheus metrics, all prefixed ``eoe_`` (API.md). Labels stay bounded: per-service
+series carry namespace and name (one series per object users created), never URLs, error
+texts or other free values."""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from orchestration_engine.api.service import Health
+
+# Fine buckets at the low end: a local probe answers in well under 10 ms.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
+
+SERVICE_HEALTH = Gauge(
+    "eoe_service_health",
+    "1 for the health each OrchestratedService is in, 0 for the others",
+    ["namespace", "service", "health"],
+)
+CHECK_LATENCY = Histogram(
+    "eoe_health_check_latency_seconds",
+    "Latency of passing health checks as the operator measured it",
+    ["check"],
+    buckets=LATENCY_BUCKETS,
+)
+CHECKS = Counter("eoe_health_checks_total", "Health checks run", ["check", "result"])
+STATUS_WRITES = Counter(
+    "eoe_status_writes_total", "Status patches sent to the API server", ["kind"]
+)
+STATUS_WRITE_ERRORS = Counter(
+    "eoe_status_write_errors_total", "Status patches that failed", ["kind"]
+)
+
+
+def set_service_health(namespace: str, service: str, health: Health) -> None:
+    """Publish one service's health as a state set: 1 for its health, 0 for the others."""
+    for value in Health:
+        SERVICE_HEALTH.labels(namespace, service, value.value).set(1 if value is health else 0)
+
+
+def forget_service(namespace: str, service: str) -> None:
+    for value in Health:
+        with contextlib.suppress(KeyError):
+            SERVICE_HEALTH.remove(namespace, service, value.value)

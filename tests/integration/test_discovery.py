@@ -1,0 +1,121 @@
+"""Discovery against the real API server: labelled workloads get an OrchestratedService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import GROUP, VERSION, OperatorProcess, wait_for
+
+PLURAL = "orchestratedservices"
+
+
+def deployment(
+    name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    selector = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
+            },
+        },
+    }
+
+
+@pytest.fixture
+def apps(kube_api: Any) -> Any:
+    from kubernetes import client
+
+    return client.AppsV1Api(kube_api)
+
+
+def find(custom: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    from kubernetes.client import ApiException
+
+    try:
+        return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[no-any-return]
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def test_labelled_deployment_is_discovered_and_released(
+    module_operator: OperatorProcess, custom: Any, apps: Any, namespace: str
+) -> None:
+    labels = {"orchestration.eoe.dev/managed": "true", "app.kubernetes.io/component": "web"}
+    annotations = {"orchestration.eoe.dev/priority": "HIGH"}
+    created = apps.create_namespaced_deployment(namespace, deployment("shop", labels, annotations))
+    service = wait_for(lambda: find(custom, namespace, "shop"), what="discovered service")
+    assert service["spec"]["serviceType"] == "web"
+    assert service["spec"]["priority"] == "HIGH"
+    assert service["spec"]["workloadRef"] == {"kind": "Deployment", "name": "shop"}
+    owner = service["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Deployment",
+        "shop",
+        created.metadata.uid,
+    )
+
+    apps.patch_namespaced_deployment(
+        "shop",
+        namespace,
+        {"metadata": {"annotations": {"orchestration.eoe.dev/priority": "CRITICAL"}}},
+    )
+    wait_for(
+        lambda: find(custom, namespace, "shop")["spec"]["priority"] == "CRITICAL",
+        what="priority follows",
+    )
+
+    apps.patch_namespaced_deployment(
+        "shop", namespace, {"metadata": {"labels": {"orchestration.eoe.dev/managed": None}}}
+    )
+    wait_for(lambda: find(custom, namespace, "shop") is None, what="discovered service removed")
+
+
+def test_user_created_service_is_never_deleted_by_discovery(
+    module_operator: OperatorProcess, custom: Any, apps: Any, namespace: str
+) -> None:
+    import time
+
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestratedService",
+        "metadata": {"name": "billing"},
+        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": "billing"}},
+    }
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
+    apps.create_namespaced_deployment(
+        namespace, deployment("billing", {"orchestration.eoe.dev/managed": "true"})
+    )
+    time.sleep(2)
+    service = find(custom, namespace, "billing")
+    assert service is not None
+    assert service["spec"]["priority"] == "LOW"  # untouched
+    assert "orchestration.eoe.dev/discovered-from" not in (service["metadata"].get("labels") or {})
+    apps.patch_namespaced_deployment(
+        "billing", namespace, {"metadata": {"labels": {"orchestration.eoe.dev/managed": None}}}
+    )
+    time.sleep(2)
+    assert find(custom, namespace, "billing") is not None
+
+
+def test_deleted_workload_takes_its_discovered_service(
+    module_operator: OperatorProcess, custom: Any, apps: Any, namespace: str
+) -> None:
+    apps.create_namespaced_deployment(
+        namespace, deployment("temp", {"orchestration.eoe.dev/managed": "true"})
+    )
+    wait_for(lambda: find(custom, namespace, "temp"), what="discovered service")
+    apps.delete_namespaced_deployment("temp", namespace)
+    wait_for(
+        lambda: find(custom, namespace, "temp") is None, what="service removed with its workload"
+    )
