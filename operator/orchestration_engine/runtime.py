@@ -23,6 +23,7 @@ from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.targets import ProbeTarget
+from orchestration_engine.monitoring.workloads import DiscoveredServices, WorkloadCache
 from orchestration_engine.probes.http import HttpProber
 from orchestration_engine.probes.scheduler import ProbeScheduler
 from orchestration_engine.settings import OperatorSettings
@@ -70,21 +71,31 @@ async def operate(
     api = await make_api_client()
     statuses = StatusWriter(api)
     events = EventRecorder(api)
-    prober = HttpProber()
+    prober = HttpProber(max_connections=settings.max_concurrent_checks)
     monitor: ServiceMonitor
     scheduler: ProbeScheduler[tuple[str, str], ProbeTarget] = ProbeScheduler(
         run_check=make_checker(prober, lambda key, target: monitor.run_check(key, target)),
         on_result=lambda key, result: monitor.on_result(key, result),
         max_concurrency=settings.max_concurrent_checks,
     )
+    workload_cache = WorkloadCache()
+    discovered = DiscoveredServices()
     monitor = ServiceMonitor(
         scheduler=scheduler,
         statuses=statuses,
         events=events,
+        replicas=workload_cache.lookup,
         heartbeat_seconds=settings.status_heartbeat_seconds,
     )
+    # Complete pictures before the first handler runs (see monitoring/workloads.py).
+    await workload_cache.prime(api, settings.namespaces)
+    await discovered.prime(api, settings.namespaces)
     memo = kopf.Memo(
-        monitor=monitor, events=events, objects=CustomObjects(api), replica_indexes=None
+        monitor=monitor,
+        events=events,
+        objects=CustomObjects(api),
+        workloads=workload_cache,
+        discovered=discovered,
     )
     await statuses.start()
     await events.start()

@@ -35,7 +35,9 @@ class OperatorSettings(BaseModel):
     monitoring_interval: int | None = Field(default=None, ge=1)
     # Counters, latency and uptime are written at most this often when nothing else changes.
     status_heartbeat_seconds: float = Field(default=60.0, gt=0)
-    max_concurrent_checks: int = Field(default=256, ge=1)
+    # Also the HTTP connection pool's size: more checks in flight than connections would only
+    # queue inside httpcore, whose pool rescans its queue on every change (quadratic).
+    max_concurrent_checks: int = Field(default=32, ge=1)
 
     @property
     def clusterwide(self) -> bool:

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from conftest import EXAMPLES_DIR, GROUP, VERSION
+from integration_support import EXAMPLES_DIR, GROUP, VERSION
 
 PLURALS = {
     "OrchestratedService": "orchestratedservices",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from conftest import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
 PLURAL = "orchestratedservices"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from conftest import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
 
 def ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,8 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-from conftest import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
 PLURAL = "orchestratedservices"
 

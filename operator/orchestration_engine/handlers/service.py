@@ -12,11 +12,10 @@ import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.service import PLURAL
-from orchestration_engine.handlers.workloads import attach_replica_lookup
 
 
-async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
-    attach_replica_lookup(memo, kwargs)
+async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.discovered.observe(event.get("type") == "DELETED", event["object"])
     memo.monitor.observe(event.get("type"), event["object"])
 
 

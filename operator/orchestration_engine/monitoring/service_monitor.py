@@ -212,11 +212,6 @@ class ServiceMonitor:
                     entry, with_replicas(entry.state, self.replicas(workload), entry.policy)
                 )
 
-    def refresh_workloads(self) -> None:
-        """Re-read every workload (e.g. once the workload index is attached)."""
-        for workload in list(self._by_workload):
-            self.workload_changed(workload)
-
     async def run_check(self, key: Key, target: ProbeTarget) -> CheckResult:
         """The scheduler's check function for workload-only services (http/tcp are probes)."""
         entry = self.entries.get(key)

@@ -1,0 +1,118 @@
+"""Caches the operator keeps of other objects: workloads' replicas, discovered services.
+
+Both are primed with one LIST per kind before kopf starts watching, then kept current from
+watch events. That gives every handler a complete picture from its first call (no service
+judged on a workload not yet seen) at O(n) cost; kopf's own index gating achieves the same
+but wakes every waiting worker on each object indexed, which is quadratic at fleet scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.api.service import PLURAL as SERVICES
+from orchestration_engine.core import discovery
+from orchestration_engine.core.health import Replicas
+
+WorkloadKey = tuple[str, str, str]  # namespace, kind, name
+KINDS = ("Deployment", "StatefulSet")
+
+
+def replicas_from(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Replicas:
+    desired = spec.get("replicas")
+    return Replicas(1 if desired is None else int(desired), int(status.get("readyReplicas") or 0))
+
+
+class WorkloadCache:
+    def __init__(self) -> None:
+        self._replicas: dict[WorkloadKey, Replicas] = {}
+
+    def __len__(self) -> int:
+        return len(self._replicas)
+
+    def update(self, kind: str, body: Mapping[str, Any]) -> WorkloadKey:
+        meta = body.get("metadata", {})
+        key = (str(meta.get("namespace", "")), kind, str(meta.get("name", "")))
+        self._replicas[key] = replicas_from(body.get("spec") or {}, body.get("status") or {})
+        return key
+
+    def remove(self, key: WorkloadKey) -> None:
+        self._replicas.pop(key, None)
+
+    def lookup(self, key: WorkloadKey) -> Replicas:
+        """The workload's replicas; ``Replicas.absent()`` when it does not exist."""
+        return self._replicas.get(key) or Replicas.absent()
+
+    async def prime(self, api: client.ApiClient, namespaces: Iterable[str]) -> None:
+        apps = client.AppsV1Api(api)
+        scopes = list(namespaces) or [""]
+        for scope in scopes:
+            for kind in KINDS:
+                for item in await _list_workloads(apps, kind, scope):
+                    self.update(kind, api.sanitize_for_serialization(item))
+
+
+async def _list_workloads(apps: client.AppsV1Api, kind: str, namespace: str) -> list[Any]:
+    items: list[Any] = []
+    token: str | None = None
+    while True:
+        page_args: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
+        page: Any
+        if kind == "Deployment":
+            page = await (
+                apps.list_namespaced_deployment(namespace, **page_args)
+                if namespace
+                else apps.list_deployment_for_all_namespaces(**page_args)
+            )
+        else:
+            page = await (
+                apps.list_namespaced_stateful_set(namespace, **page_args)
+                if namespace
+                else apps.list_stateful_set_for_all_namespaces(**page_args)
+            )
+        items.extend(page.items)
+        token = page.metadata._continue
+        if not token:
+            return items
+
+
+class DiscoveredServices:
+    """The services discovery created, by ``(namespace, discovered-from)``."""
+
+    def __init__(self) -> None:
+        self._by_origin: dict[tuple[str, str], dict[str, Any]] = {}
+        self._origin_of: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def observe(self, deleted: bool, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        origin = (meta.get("labels") or {}).get(discovery.DISCOVERED_LABEL)
+        previous = self._origin_of.pop(key, None)
+        if previous is not None:
+            self._by_origin.pop(previous, None)
+        if deleted or not origin:
+            return
+        self._origin_of[key] = (key[0], origin)
+        self._by_origin[(key[0], origin)] = {"name": key[1], "spec": dict(body.get("spec") or {})}
+
+    def find(self, namespace: str, origin: str) -> dict[str, Any] | None:
+        return self._by_origin.get((namespace, origin))
+
+    async def prime(self, api: client.ApiClient, namespaces: Iterable[str]) -> None:
+        custom = client.CustomObjectsApi(api)
+        selector = discovery.DISCOVERED_LABEL
+        for scope in list(namespaces) or [""]:
+            if scope:
+                listing = await custom.list_namespaced_custom_object(
+                    GROUP, VERSION, scope, SERVICES, label_selector=selector
+                )
+            else:
+                listing = await custom.list_cluster_custom_object(
+                    GROUP, VERSION, SERVICES, label_selector=selector
+                )
+            for item in listing.get("items", []):
+                self.observe(False, item)

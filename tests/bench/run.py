@@ -1,0 +1,52 @@
+"""`make bench`: every benchmark in one command; writes docs/benchmarks.md.
+
+Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"), BENCH_WINDOW_SECONDS (60).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_services
+from support import ROOT, LocalControlPlane, apply_crds, machine
+
+
+def main() -> int:
+    sizes = [int(s) for s in os.environ.get("BENCH_SERVICE_SIZES", "200,1000,2000").split(",") if s]
+    window = float(os.environ.get("BENCH_WINDOW_SECONDS", "60"))
+    started = time.monotonic()
+    from kubernetes import config
+
+    with LocalControlPlane() as control_plane:
+        api = config.new_client_from_config(
+            config_file=str(control_plane.kubeconfig), persist_config=False
+        )
+        apply_crds(api)
+        services = bench_services.run(control_plane.kubeconfig, api, sizes, window)
+
+    report = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (tests/bench/). Figures are from one run on the machine below;"
+        " each row is measured in the same run as the floor it is compared with.",
+        "",
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {machine()}",
+        f"- Wall time of the whole run: {time.monotonic() - started:.0f} s",
+        "",
+        bench_services.markdown(services),
+    ]
+    path = ROOT / "docs" / "benchmarks.md"
+    path.write_text("\n".join(report))
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Shared pieces of the benchmarks: the control plane, the machine, statistics, metrics."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from envtest.controlplane import LocalControlPlane  # noqa: E402
+from envtest.operator_process import OperatorProcess  # noqa: E402
+
+__all__ = ["ROOT", "LocalControlPlane", "OperatorProcess"]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = q / 100 * (len(ordered) - 1)
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def apply_crds(api: Any) -> None:
+    from kubernetes import client
+
+    extensions = client.ApiextensionsV1Api(api)
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        try:
+            extensions.create_custom_resource_definition(body)
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    time.sleep(2)
+
+
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)$")
+
+
+def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    found = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or match["name"] != name:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
+        found.append((labels, float(match["value"])))
+    return found
+
+
+def metric_sum(text: str, name: str, **want: str) -> float:
+    return sum(
+        v for labels, v in samples(text, name) if all(labels.get(k) == x for k, x in want.items())
+    )
+
+
+def histogram_buckets(text: str, name: str, **want: str) -> list[tuple[float, float]]:
+    buckets = []
+    for labels, value in samples(text, f"{name}_bucket"):
+        if all(labels.get(k) == x for k, x in want.items()):
+            buckets.append((float(labels["le"]), value))
+    return sorted(buckets)
+
+
+def histogram_quantile(
+    q: float, before: Iterable[tuple[float, float]], after: Iterable[tuple[float, float]]
+) -> float:
+    """Prometheus's histogram_quantile over the difference of two scrapes (linear in a bucket)."""
+    old = dict(before)
+    buckets = [(le, count - old.get(le, 0.0)) for le, count in after]
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return math.nan
+    target = q * total
+    previous_le, previous_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= target:
+            if math.isinf(le):
+                return previous_le
+            span = count - previous_count
+            fraction = (target - previous_count) / span if span else 0
+            return previous_le + (le - previous_le) * fraction
+        previous_le, previous_count = le, count
+    return previous_le
