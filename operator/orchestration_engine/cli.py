@@ -9,7 +9,7 @@ import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,11 +43,6 @@ class Action(StrEnum):
 class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
-
-
-def _later(what: str) -> None:
-    err.print(f"[yellow]`{what}` is not available in this version yet.[/yellow]")
-    raise typer.Exit(2)
 
 
 def _version(value: bool) -> None:
@@ -111,6 +106,13 @@ def run(
     max_workflows: Annotated[
         int | None, typer.Option(help="Override the engine's maxConcurrentWorkflows.")
     ] = None,
+    monitoring_interval_seconds: Annotated[
+        int | None,
+        typer.Option(help="Override the engine's monitoringIntervalSeconds (MONITORING_INTERVAL)."),
+    ] = None,
+    check_retention_days: Annotated[
+        float | None, typer.Option(help="Keep raw checks this long, then hourly roll-ups (7).")
+    ] = None,
     status_heartbeat_seconds: Annotated[
         float | None,
         typer.Option(help="How often unchanged services' counters and uptime are written (60)."),
@@ -131,6 +133,8 @@ def run(
                 "ai": ai,
                 "max_workflows": max_workflows,
                 "status_heartbeat_seconds": status_heartbeat_seconds,
+                "monitoring_interval": monitoring_interval_seconds,
+                "check_retention_days": check_retention_days,
             }
         )
     except SettingsError as error:
@@ -145,32 +149,76 @@ def run(
         asyncio.run(operate(settings))
 
 
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="The metrics store (default: as `run` resolves it)."),
+]
+
+
+def _store_url(database_url: str | None) -> str:
+    try:
+        return resolve({"database_url": database_url}).database_url
+    except SettingsError as error:
+        err.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _build_report(database_url: str | None) -> dict[str, Any]:
+    from orchestration_engine.report_sources import ReportUnavailable, build_report
+
+    try:
+        return asyncio.run(build_report(_store_url(database_url)))
+    except ReportUnavailable as error:
+        err.print(f"[red]no report:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def report(
     format: Annotated[
         OutputFormat, typer.Option("--format", help="table or json.")
     ] = OutputFormat.TABLE,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Print the orchestration report."""
-    _later("report")
+    """Print the orchestration report (from the cluster and the store)."""
+    document = _build_report(database_url)
+    if format is OutputFormat.JSON:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        return
+    from orchestration_engine.report_view import print_report
+
+    print_report(out, document)
 
 
 @app.command()
-def status() -> None:
+def status(database_url: DatabaseUrl = None) -> None:
     """Print the engine's phase, emergency halt and counts."""
-    _later("status")
+    from orchestration_engine.report_view import print_status
+
+    print_status(out, _build_report(database_url))
+
+
+def _set_halt(halt: bool, reason: str | None) -> None:
+    from orchestration_engine.halt_control import set_halt
+
+    try:
+        message = asyncio.run(set_halt(halt, reason))
+    except Exception as error:  # any failure to reach the cluster is reported, not raised
+        err.print(f"[red]could not reach the cluster:[/red] {error}")
+        raise typer.Exit(1) from None
+    out.print(message)
 
 
 @app.command()
 def halt(reason: Annotated[str, typer.Option(help="Why the halt is asked for.")]) -> None:
-    """Start a manual emergency halt."""
-    _later("halt")
+    """Start a manual emergency halt (sets spec.halt on the engine)."""
+    _set_halt(True, reason)
 
 
 @app.command()
 def resume() -> None:
     """Release a manual emergency halt."""
-    _later("resume")
+    _set_halt(False, None)
 
 
 @app.command()

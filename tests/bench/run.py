@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in one command; writes docs/benchmarks.md.
 
 Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"), BENCH_WINDOW_SECONDS (60).
+Sections: health checks at fleet scale (bench_services), the metrics store (bench_store).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_services
+import bench_store
 from support import ROOT, LocalControlPlane, apply_crds, machine
 
 
@@ -29,6 +31,7 @@ def main() -> int:
         )
         apply_crds(api)
         services = bench_services.run(control_plane.kubeconfig, api, sizes, window)
+    store = bench_store.run()
 
     report = [
         "# Benchmarks",
@@ -41,6 +44,7 @@ def main() -> int:
         f"- Wall time of the whole run: {time.monotonic() - started:.0f} s",
         "",
         bench_services.markdown(services),
+        bench_store.markdown(store),
     ]
     path = ROOT / "docs" / "benchmarks.md"
     path.write_text("\n".join(report))

@@ -1,4 +1,4 @@
-"""OrchestrationEngine handlers (the cluster-scoped singleton ``default``)."""
+"""OrchestrationEngine wiring: its watch events go to the engine keeper, which owns its status."""
 
 from __future__ import annotations
 
@@ -6,28 +6,13 @@ from typing import Any
 
 import kopf
 
-from orchestration_engine.api.engine import PLURAL, SINGLETON_NAME, EngineSpec
-from orchestration_engine.handlers.acceptance import acceptance_status, judge, on_spec_change
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.api.engine import PLURAL
 
 
-async def accept_engine(
-    spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
-) -> None:
-    extra = (
-        []
-        if meta.get("name") == SINGLETON_NAME
-        else [f"only the engine named {SINGLETON_NAME!r} is used"]
-    )
-    problems = judge(EngineSpec, dict(spec), extra)
-    patch.status.update(
-        acceptance_status(
-            dict(status),
-            meta.get("generation"),
-            problems,
-            ready_message="the engine's spec is accepted",
-        )
-    )
+async def engine_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.engine.observe(event.get("type"), event["object"])
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    on_spec_change(registry, PLURAL, accept_engine)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(engine_event)

@@ -6,6 +6,7 @@ from typing import Any
 
 import kopf
 
+from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.workflow import PLURAL, WorkflowSpec
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import step_graph
@@ -31,5 +32,10 @@ async def accept_workflow(
     )
 
 
+async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.workflows.observe(event.get("type"), event["object"])
+
+
 def register(registry: kopf.OperatorRegistry) -> None:
     on_spec_change(registry, PLURAL, accept_workflow)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(workflow_event)

@@ -14,10 +14,18 @@ def in_cluster() -> bool:
     return "KUBERNETES_SERVICE_HOST" in os.environ and SERVICE_ACCOUNT_TOKEN.exists()
 
 
+def kubeconfig_path() -> str:
+    """Read KUBECONFIG now: the client library reads it once, when first imported."""
+    path = (os.environ.get("KUBECONFIG") or "~/.kube/config").split(os.pathsep)[0]
+    return os.path.expanduser(path)
+
+
 async def make_api_client() -> client.ApiClient:
     configuration = client.Configuration()
     if in_cluster():
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
-        await config.load_kube_config(client_configuration=configuration)
+        await config.load_kube_config(
+            config_file=kubeconfig_path(), client_configuration=configuration
+        )
     return client.ApiClient(configuration)

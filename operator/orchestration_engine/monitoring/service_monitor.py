@@ -43,6 +43,7 @@ from orchestration_engine.core.service_status import (
 )
 from orchestration_engine.core.uptime import UptimeWindow
 from orchestration_engine.kube.events import ObjectRef
+from orchestration_engine.monitoring.store_sink import ServiceSnapshot
 from orchestration_engine.monitoring.targets import ProbeTarget, period_of, target_of
 from orchestration_engine.probes.result import CheckResult
 
@@ -69,6 +70,7 @@ class CheckSink(Protocol):
     def transition(
         self, namespace: str, name: str, old: Health, new: Health, message: str
     ) -> None: ...
+    def service(self, snapshot: ServiceSnapshot) -> None: ...
 
 
 class Scheduler(Protocol):
@@ -81,6 +83,9 @@ class NoChecks:
         pass
 
     def transition(self, namespace: str, name: str, old: Health, new: Health, message: str) -> None:
+        pass
+
+    def service(self, snapshot: ServiceSnapshot) -> None:
         pass
 
 
@@ -105,6 +110,8 @@ class ServiceEntry:
     dependencies: DependencyView = field(default_factory=DependencyView)
     written: dict[str, Any] | None = None
     written_at: float | None = None
+    # What the last render depended on (see _signature): equal means nothing visible changed.
+    rendered_from: tuple[Any, ...] | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -299,6 +306,7 @@ class ServiceMonitor:
         # This service's arrival may complete (or break) others' dependencies.
         for affected in [key, *self._dependents_closure(key)]:
             self._refresh_dependencies(affected)
+        self._snapshot(entry)
 
     def _seed_uptime(self, entry: ServiceEntry, status: Mapping[str, Any]) -> None:
         uptime = status.get("uptimePercent")
@@ -391,6 +399,7 @@ class ServiceMonitor:
         self.events.record(entry.ref(), type_, "HealthChanged", text)
         metrics.set_service_health(*entry.key, new)
         self.checks.transition(entry.key[0], entry.key[1], old, new, message)
+        self._snapshot(entry)
         if self._on_health_change is not None:
             self._on_health_change(entry.key, old, new)
 
@@ -409,7 +418,38 @@ class ServiceMonitor:
             last_failover_time=entry.last_failover_time,
         )
 
+    @staticmethod
+    def _signature(entry: ServiceEntry) -> tuple[Any, ...]:
+        """Everything the visible part of the status is computed from (heartbeat fields
+        aside). A check that changes none of it needs no render: at fleet scale, rendering
+        on every check was the main source of objects living long enough to cost full
+        garbage collections."""
+        state = entry.state
+        failing = state.consecutive_failures > 0
+        return (
+            entry.generation,
+            state.health,
+            state.replicas,
+            failing,
+            state.last_message if failing else "",
+            state.failing_dependencies,
+            entry.spec_problems,
+            entry.dependencies,
+            entry.active_target,
+            entry.failover_count,
+            entry.last_failover_time,
+            entry.policy,
+        )
+
     def _publish(self, entry: ServiceEntry) -> None:
+        signature = self._signature(entry)
+        if (
+            signature == entry.rendered_from
+            and entry.written_at is not None
+            and self._monotonic() - entry.written_at < self.heartbeat_seconds
+        ):
+            return
+        entry.rendered_from = signature
         status = render_status(self._view(entry), entry.conditions, self._now())
         entry.conditions = status["conditions"]
         now = self._monotonic()
@@ -417,6 +457,18 @@ class ServiceMonitor:
         if should_write(status, entry.written, since, self.heartbeat_seconds):
             entry.written, entry.written_at = status, now
             self.statuses.submit(PLURAL, entry.key[0], entry.key[1], status)
+
+    def _snapshot(self, entry: ServiceEntry) -> None:
+        self.checks.service(
+            ServiceSnapshot(
+                entry.key[0],
+                entry.key[1],
+                entry.uid,
+                entry.spec,
+                entry.state,
+                entry.uptime.percent(self._now()),
+            )
+        )
 
     def health_of(self, key: Key) -> Health | None:
         entry = self.entries.get(key)

@@ -42,7 +42,7 @@ def _differences(connection: Connection) -> list[Any]:
 def test_the_migrations_are_in_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 async def test_upgrade_from_empty_to_head(backend: Backend) -> None:
@@ -61,7 +61,7 @@ async def test_upgrade_from_empty_to_head(backend: Backend) -> None:
 async def test_upgrade_is_idempotent(backend: Backend) -> None:
     await upgrade(backend.url)
     await upgrade(backend.url)
-    assert await current_revision(backend.url) == "0002"
+    assert await current_revision(backend.url) == head_revision()
 
 
 async def test_upgrade_keeps_existing_rows(backend: Backend) -> None:
