@@ -1,0 +1,27 @@
+"""`make demo`'s script against the test cluster: CRDs, operator, examples, the table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from integration_support import ROOT
+
+
+def test_demo_once_shows_what_the_operator_did(control_plane: Any, crds: None) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--once", "--namespace", "demo-test"],
+        env={**os.environ, "KUBECONFIG": str(control_plane.kubeconfig), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "using the cluster of" in out
+    assert "What the operator did" in out
+    for name in ("default", "postgres", "payments", "nightly-maintenance"):
+        assert name in out
+    assert "Accepted" in out  # the workflow's spec was judged by the operator
