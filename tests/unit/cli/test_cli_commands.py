@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -51,3 +53,20 @@ def test_bad_environment_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
     assert "expected true or false, got 'maybe'" in result.output
+
+
+def test_action_maps_onto_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No cluster and no store: `--action report` runs `report`, which says so and exits 1.
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing.kubeconfig"))
+    result = runner.invoke(app, ["--action", "report", "--help"])
+    assert result.exit_code == 0
+    result = runner.invoke(
+        app,
+        ["--action", "status"],
+        env={"ORCHESTRATION_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"},
+    )
+    assert result.exit_code == 1
+    assert "neither the cluster" in result.output
+    result = runner.invoke(app, ["--action", "report", "status"])
+    assert result.exit_code == 2
+    assert "--action cannot be combined with a command" in result.output
