@@ -46,6 +46,9 @@ def main() -> int:
         bench_services.markdown(services),
         bench_store.markdown(store),
     ]
+    notes = ROOT / "docs" / "benchmark-notes.md"
+    if notes.exists():
+        report.append(notes.read_text())
     path = ROOT / "docs" / "benchmarks.md"
     path.write_text("\n".join(report))
     print(path.read_text())
