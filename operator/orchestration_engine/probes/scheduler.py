@@ -30,9 +30,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Generic, TypeVar
 
+from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class _Plan(Generic[Target]):
     task: asyncio.Task[None] | None = None
 
 
-class ProbeScheduler(Generic[Key, Target]):
+class ProbeScheduler(Lifecycle, Generic[Key, Target]):
     """Calls ``run_check(key, target)`` every ``period_s`` per key and hands each result to
     ``on_result(key, result)``, which may be a plain function or a coroutine function.
 
@@ -198,18 +198,6 @@ class ProbeScheduler(Generic[Key, Target]):
             heapq.heapify(self._heap)
 
     # -- running -------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> ProbeScheduler[Key, Target]:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Starts the loop; keys added before are kept. Starting twice is harmless."""

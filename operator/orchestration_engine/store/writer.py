@@ -28,12 +28,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestration_engine.lifecycle import Lifecycle
 
 from . import metrics
 from .engine import create_engine
@@ -74,7 +75,7 @@ def default_spill_path(url: str) -> Path:
     return Path(tempfile.gettempdir()) / f"orchestration-engine-store-{digest}.spill.jsonl"
 
 
-class StoreWriter:
+class StoreWriter(Lifecycle):
     """Buffered, idempotent, outage-proof writes to the metrics store.
 
     Use as ``async with StoreWriter(url) as writer: writer.submit("events", {...})``.
@@ -266,18 +267,6 @@ class StoreWriter:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- the background task -----------------------------------------------------------------
 
