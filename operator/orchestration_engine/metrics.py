@@ -32,7 +32,7 @@ LATENCY_BUCKETS = (
 
 SERVICE_HEALTH = Gauge(
     "eoe_service_health",
-    "1 for the health each OrchestratedService is in, 0 for the others",
+    "1, labelled with the health each OrchestratedService is in (one series per service)",
     ["namespace", "service", "health"],
 )
 CHECK_LATENCY = Histogram(
@@ -50,13 +50,26 @@ STATUS_WRITE_ERRORS = Counter(
 )
 
 
+# The health each service's one series carries: a series per possible health would multiply
+# the exposition (6 x services), and a scrape holds the interpreter while it renders.
+_published: dict[tuple[str, str], Health] = {}
+
+
 def set_service_health(namespace: str, service: str, health: Health) -> None:
-    """Publish one service's health as a state set: 1 for its health, 0 for the others."""
-    for value in Health:
-        SERVICE_HEALTH.labels(namespace, service, value.value).set(1 if value is health else 0)
+    """One series per service, labelled with its current health, value 1."""
+    key = (namespace, service)
+    previous = _published.get(key)
+    if previous is health:
+        return
+    if previous is not None:
+        with contextlib.suppress(KeyError):
+            SERVICE_HEALTH.remove(namespace, service, previous.value)
+    SERVICE_HEALTH.labels(namespace, service, health.value).set(1)
+    _published[key] = health
 
 
 def forget_service(namespace: str, service: str) -> None:
-    for value in Health:
+    previous = _published.pop((namespace, service), None)
+    if previous is not None:
         with contextlib.suppress(KeyError):
-            SERVICE_HEALTH.remove(namespace, service, value.value)
+            SERVICE_HEALTH.remove(namespace, service, previous.value)
