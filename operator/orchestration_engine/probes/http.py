@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from types import TracebackType
 from urllib.parse import urlsplit
 
 import httpx
 
+from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult, connect_failure, timed_out
 
 # httpcore scans its whole pool for every queued request: a pool far larger than the
@@ -27,7 +27,7 @@ BODY_LIMIT_BYTES = 64 * 1024
 USER_AGENT = "orchestration-engine-probe"
 
 
-class HttpProber:
+class HttpProber(Lifecycle):
     """GETs a URL and says whether the status was one of those expected.
 
     Redirects are not followed: a health endpoint that redirects (to a login page, say) is
@@ -62,15 +62,10 @@ class HttpProber:
             headers={"user-agent": USER_AGENT},
         )
 
-    async def __aenter__(self) -> HttpProber:
-        return self
+    async def start(self) -> None:
+        """Nothing to start: the client connects on first use."""
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         await self.close()
 
     async def close(self) -> None:
