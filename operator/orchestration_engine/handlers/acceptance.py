@@ -19,14 +19,12 @@ from orchestration_engine.api.base import Model
 from orchestration_engine.core.conditions import set_condition
 
 
-def judge(
-    model: type[Model], spec: dict[str, Any], extra_checks: list[str] | None = None
-) -> list[str]:
+def judge(model: type[Model], spec: dict[str, Any]) -> list[str]:
     try:
         model.model_validate(spec)
     except ValidationError as error:
         return errors.describe(error)
-    return list(extra_checks or [])
+    return []
 
 
 def acceptance_status(

@@ -120,8 +120,7 @@ class EngineKeeper:
             )
         return facts
 
-    def view(self) -> EngineView:
-        facts = self.service_facts()
+    def view(self, facts: list[ServiceFacts]) -> EngineView:
         healths = Counter(f.health for f in facts)
         services = {"total": len(facts)} | {h.value.lower(): healths[h] for h in Health}
         return EngineView(
@@ -136,10 +135,10 @@ class EngineKeeper:
             stopping=self.stopping,
         )
 
-    def publish(self) -> dict[str, Any] | None:
+    def publish(self, view: EngineView | None = None) -> dict[str, Any] | None:
         if not self.exists:
             return None
-        view = self.view()
+        view = view or self.view(self.service_facts())
         status = render(view, self.conditions, self._now())
         self.conditions = status["conditions"]
         if status != self._written:
@@ -147,11 +146,9 @@ class EngineKeeper:
             self.statuses.submit(PLURAL, "", SINGLETON_NAME, status)
         return status
 
-    def record_metrics(self) -> None:
+    def record_metrics(self, view: EngineView, facts: list[ServiceFacts]) -> None:
         if self.rows is None:
             return
-        view = self.view()
-        facts = self.service_facts()
         latencies = [f.last_latency_ms for f in facts if f.last_latency_ms is not None]
         services, workflows, scores = view.services, view.workflows, view.scores
         self.rows.submit(
@@ -197,8 +194,11 @@ class EngineKeeper:
         while True:
             started = time.monotonic()
             try:
-                self.publish()
-                self.record_metrics()
+                # One pass over the services serves both the status and the store's row.
+                facts = self.service_facts()
+                view = self.view(facts)
+                self.publish(view)
+                self.record_metrics(view, facts)
             except Exception:  # one bad round must not end the engine's reporting
                 log.exception("engine status round failed")
             self._wakeup.clear()

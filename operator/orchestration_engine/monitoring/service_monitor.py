@@ -164,7 +164,6 @@ class ServiceMonitor:
         heartbeat_seconds: float = 60.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
-        on_health_change: Callable[[Key, Health, Health], None] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.statuses = statuses
@@ -174,7 +173,6 @@ class ServiceMonitor:
         self.heartbeat_seconds = heartbeat_seconds
         self._now = now
         self._monotonic = monotonic
-        self._on_health_change = on_health_change
         self.entries: dict[Key, ServiceEntry] = {}
         # Reverse indexes: who depends on a service; who uses a workload.
         self._dependents: dict[Key, set[Key]] = defaultdict(set)
@@ -400,8 +398,6 @@ class ServiceMonitor:
         metrics.set_service_health(*entry.key, new)
         self.checks.transition(entry.key[0], entry.key[1], old, new, message)
         self._snapshot(entry)
-        if self._on_health_change is not None:
-            self._on_health_change(entry.key, old, new)
 
     def _view(self, entry: ServiceEntry) -> ServiceView:
         ref = entry.spec.workload_ref if entry.spec else None
@@ -469,7 +465,3 @@ class ServiceMonitor:
                 entry.uptime.percent(self._now()),
             )
         )
-
-    def health_of(self, key: Key) -> Health | None:
-        entry = self.entries.get(key)
-        return entry.state.health if entry else None
