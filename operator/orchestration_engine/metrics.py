@@ -49,6 +49,21 @@ STATUS_WRITE_ERRORS = Counter(
     "eoe_status_write_errors_total", "Status patches that failed", ["kind"]
 )
 
+WORKFLOW_SCHEDULING_LATENCY = Histogram(
+    "eoe_workflow_scheduling_latency_seconds",
+    "From a workflow's creation to its admission by the scheduler",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
+)
+WORKFLOW_DURATION = Histogram(
+    "eoe_workflow_duration_seconds",
+    "From admission to the end, by the phase a workflow ended in",
+    ["phase"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+)
+WORKFLOW_QUEUE_LENGTH = Gauge(
+    "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"
+)
+
 
 # The health each service's one series carries: a series per possible health would multiply
 # the exposition (6 x services), and a scrape holds the interpreter while it renders.

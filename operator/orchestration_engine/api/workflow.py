@@ -255,7 +255,16 @@ class WorkflowSpec(Model):
                 "self.steps.all(s, !has(s.dependsOn) || "
                 "s.dependsOn.all(d, self.steps.exists(t, t.name == d)))",
                 "a step's dependsOn names a step that does not exist",
-            )
+            ),
+            # What ran must stay what the status describes (a Job's template is immutable
+            # for the same reason): a changed plan is a new workflow.
+            cel(
+                "self.steps == oldSelf.steps && "
+                "(has(self.rollback) == has(oldSelf.rollback)) && "
+                "(!has(self.rollback) || self.rollback == oldSelf.rollback)",
+                "steps and rollback cannot change once the workflow exists; "
+                "create a new workflow instead",
+            ),
         )
     )
 
@@ -308,6 +317,8 @@ class WorkflowStatus(StatusModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     message: str | None = None
+    # Why it failed, as a CamelCase reason (also the Succeeded condition's reason).
+    reason: str | None = None
     steps: list[StepStatus] = Field(default_factory=list)
     rollback_steps: list[StepStatus] = Field(default_factory=list)
     conditions: Conditions

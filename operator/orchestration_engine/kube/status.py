@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
-from orchestration_engine.kube.errors import NotFound, translate
+from orchestration_engine.kube.errors import KubeError, NotFound, translate
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,47 @@ class StatusWriter:
 
     def forget(self, plural: str, namespace: str, name: str) -> None:
         self._pending.pop((plural, namespace, name), None)
+
+    async def write_now(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write at once and return the object as stored; raises the typed API errors.
+
+        For a write that must be durable before the caller goes on (a workflow step's start,
+        recorded before its side effect). A queued write of the same object is dropped (this
+        one is newer) and one in flight is waited for, so the two never land out of order.
+        """
+        key = (plural, namespace, name)
+        self._pending.pop(key, None)
+        while key in self._in_flight:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        self._in_flight.add(key)
+        try:
+            return await self._patch(key, status)
+        finally:
+            self._in_flight.discard(key)
+            self._wakeup.set()
+
+    async def _patch(self, key: ObjectKey, status: dict[str, Any]) -> dict[str, Any]:
+        plural, namespace, name = key
+        body = {"status": status}
+        try:
+            if namespace:
+                stored = await self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, plural, name, body, **MERGE_PATCH
+                )
+            else:
+                stored = await self._custom.patch_cluster_custom_object_status(
+                    GROUP, VERSION, plural, name, body, **MERGE_PATCH
+                )
+        except ApiException as raw:
+            metrics.STATUS_WRITE_ERRORS.labels(plural).inc()
+            raise translate(raw) from None
+        self.writes += 1
+        metrics.STATUS_WRITES.labels(plural).inc()
+        result: dict[str, Any] = stored
+        return result
 
     async def start(self) -> None:
         self._tasks = [
@@ -95,24 +136,12 @@ class StatusWriter:
 
     async def _write(self, key: ObjectKey, status: dict[str, Any]) -> None:
         plural, namespace, name = key
-        body = {"status": status}
         try:
-            if namespace:
-                await self._custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, plural, name, body, **MERGE_PATCH
-                )
-            else:
-                await self._custom.patch_cluster_custom_object_status(
-                    GROUP, VERSION, plural, name, body, **MERGE_PATCH
-                )
-            self.writes += 1
-            metrics.STATUS_WRITES.labels(plural).inc()
-        except ApiException as raw:
-            error = translate(raw)
-            if isinstance(error, NotFound):
-                return  # deleted meanwhile: nothing to report on
+            await self._patch(key, status)
+        except NotFound:
+            return  # deleted meanwhile: nothing to report on
+        except KubeError as error:
             self.failures += 1
-            metrics.STATUS_WRITE_ERRORS.labels(plural).inc()
             log.error("status of %s %s/%s not written: %s", plural, namespace, name, error)
         except (OSError, TimeoutError) as error:
             self.failures += 1

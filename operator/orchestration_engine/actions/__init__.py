@@ -1,0 +1,1 @@
+"""Workflow step actions: the I/O half of a step (the decisions are in core/)."""

@@ -1,0 +1,1 @@
+"""Running OrchestrationWorkflows: the adapters around the scheduler and the step machine."""

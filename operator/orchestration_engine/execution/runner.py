@@ -1,0 +1,251 @@
+"""Runs one admitted workflow: asks core/workflow_run.py what to do, does it, records it.
+
+Every change is written to ``status`` before the runner goes on, and a step's start before
+its action runs: that write is what makes a crash safe (see core/workflow_run.py). Steps of
+independent branches run as concurrent tasks; a halt, a deadline or deletion cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from orchestration_engine.actions.base import StepContext, StepFailed
+from orchestration_engine.api.service import Health
+from orchestration_engine.api.workflow import Step, WorkflowPhase, WorkflowSpec, WorkflowStatus
+from orchestration_engine.core import workflow_run
+from orchestration_engine.core.workflow_conditions import workflow_conditions
+from orchestration_engine.core.workflow_run import Launch, Stage
+from orchestration_engine.execution.record import WorkflowRecord, as_conditions, status_patch
+from orchestration_engine.kube.errors import KubeError, NotFound
+
+log = logging.getLogger(__name__)
+
+# A step with no timeoutSeconds still ends: ten minutes, or a delay's length and a minute.
+DEFAULT_STEP_TIMEOUT_SECONDS = 600.0
+PERSIST_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class StatusStore(Protocol):
+    async def write_now(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+StepRunner = Callable[[StepContext, Step], Awaitable[str]]
+PhaseListener = Callable[[WorkflowRecord, WorkflowPhase, WorkflowPhase], None]
+
+
+class WorkflowGone(Exception):
+    """The workflow was deleted while it ran."""
+
+
+def step_timeout(step: Step) -> float:
+    if step.timeout_seconds is not None:
+        return float(step.timeout_seconds)
+    seconds = step.params.seconds
+    if step.action.value == "delay" and seconds is not None:
+        return float(seconds) + 60.0
+    return DEFAULT_STEP_TIMEOUT_SECONDS
+
+
+class WorkflowRunner:
+    def __init__(
+        self,
+        record: WorkflowRecord,
+        status: WorkflowStatus,
+        *,
+        plural: str,
+        store: StatusStore,
+        run_step: StepRunner,
+        halted: Callable[[WorkflowRecord], bool],
+        health: Callable[[str, str], Health | None],
+        on_phase: PhaseListener,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.record = record
+        self.status = status
+        self._plural = plural
+        self._store = store
+        self._run_step = run_step
+        self._halted = halted
+        self._health = health
+        self._on_phase = on_phase
+        self._now = now
+        self._tasks: dict[str, asyncio.Task[str]] = {}
+        self._stage_of: dict[str, Stage] = {}
+        self._poke = asyncio.Event()
+        self._written: dict[str, Any] | None = None
+
+    def poke(self) -> None:
+        """Something outside changed (spec, halt, a service's health): decide again."""
+        self._poke.set()
+
+    @property
+    def spec(self) -> WorkflowSpec:
+        assert self.record.spec is not None
+        return self.record.spec
+
+    async def run(self, *, written: WorkflowStatus | None) -> WorkflowStatus:
+        """Until the workflow ends or is parked; returns its last status. ``written``: what
+        status already holds (None if the admission still has to be written)."""
+        if written is not None:
+            self._written = status_patch(written)
+        previous_phase = written.phase if written is not None else WorkflowPhase.QUEUED
+        try:
+            while True:
+                decision = workflow_run.decide(
+                    self.spec,
+                    self.status,
+                    self._now(),
+                    executing=frozenset(self._tasks),
+                    halted=self._halted(self.record),
+                    health=self._criteria_health(),
+                )
+                self.status = decision.status
+                await self._stop(decision.stop)
+                now = self._now()
+                for launch in decision.launch:
+                    self.status = workflow_run.step_started(self.status, launch, now)
+                await self._persist()
+                if self.status.phase != previous_phase:
+                    self._on_phase(self.record, previous_phase, self.status.phase)
+                    previous_phase = self.status.phase
+                for launch in decision.launch:
+                    self._start(launch)
+                if decision.done and not self._tasks:
+                    return self.status
+                if not decision.stop:  # after a stop, decide again at once
+                    await self._wait(decision.wake_at)
+                self._collect()
+        finally:
+            await self._stop(list(self._tasks))
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def _spec_step(self, stage: Stage, name: str) -> Step:
+        steps = self.spec.steps if stage is Stage.MAIN else self.spec.rollback
+        return next(s for s in steps if s.name == name)
+
+    def _start(self, launch: Launch) -> None:
+        step = self._spec_step(launch.stage, launch.step)
+        status = self.status.steps if launch.stage is Stage.MAIN else self.status.rollback_steps
+        started = next(s for s in status if s.name == launch.step).started_at or self._now()
+        context = StepContext(
+            namespace=self.record.key[0],
+            workflow=self.record.key[1],
+            workflow_uid=self.record.uid,
+            step=launch.step,
+            attempt=launch.attempt,
+            started_at=started,
+            rollback=launch.stage is Stage.ROLLBACK,
+        )
+        task = asyncio.create_task(
+            self._attempt(context, step), name=f"step-{self.record.key[1]}-{launch.step}"
+        )
+        task.add_done_callback(lambda _task: self._poke.set())
+        self._tasks[launch.step] = task
+        self._stage_of[launch.step] = launch.stage
+
+    async def _attempt(self, context: StepContext, step: Step) -> str:
+        timeout = step_timeout(step)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._run_step(context, step)
+        except TimeoutError:
+            raise StepFailed(f"timed out after {timeout:g}s") from None
+
+    def _collect(self) -> None:
+        """Record every attempt that has finished."""
+        now = self._now()
+        for name, task in list(self._tasks.items()):
+            if not task.done():
+                continue
+            del self._tasks[name]
+            stage = self._stage_of.pop(name)
+            error = task.exception() if not task.cancelled() else None
+            if task.cancelled():
+                continue
+            if error is None:
+                self.status = workflow_run.step_succeeded(
+                    self.status, stage, name, task.result(), now
+                )
+            else:
+                message = str(error) if isinstance(error, StepFailed) else _describe(error)
+                self.status = workflow_run.step_failed(
+                    self.status, self._spec_step(stage, name), stage, message, now
+                )
+
+    async def _stop(self, names: list[str]) -> None:
+        tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
+        for name in names:
+            self._stage_of.pop(name, None)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _wait(self, wake_at: datetime | None) -> None:
+        if any(t.done() for t in self._tasks.values()):
+            return
+        self._poke.clear()
+        timeout = None
+        if wake_at is not None:
+            timeout = max(0.0, (wake_at - self._now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._poke.wait()
+
+    def _criteria_health(self) -> dict[str, Health | None]:
+        criteria = self.spec.success_criteria
+        if criteria is None:
+            return {}
+        return {s: self._health(self.record.key[0], s) for s in criteria.services_healthy}
+
+    # --- status ---------------------------------------------------------------------------
+
+    async def _persist(self) -> None:
+        """Write the status if it changed; retried until it is stored (nothing may run before
+        its start is recorded), unless the workflow is gone."""
+        self.status.conditions = as_conditions(
+            workflow_conditions(self.status, self.record.generation, self._now())
+        )
+        self.status.observed_generation = self.record.generation
+        body = status_patch(self.status)
+        if body == self._written:
+            return
+        namespace, name = self.record.key
+        attempt = 0
+        while True:
+            try:
+                stored = await self._store.write_now(self._plural, namespace, name, body)
+                break
+            except NotFound:
+                raise WorkflowGone(f"{namespace}/{name}") from None
+            except (KubeError, OSError, TimeoutError) as error:
+                log.warning(
+                    "status of workflow %s/%s not written (attempt %d), retrying: %s",
+                    namespace,
+                    name,
+                    attempt + 1,
+                    error,
+                )
+                await asyncio.sleep(
+                    PERSIST_RETRY_SECONDS[min(attempt, len(PERSIST_RETRY_SECONDS) - 1)]
+                )
+                attempt += 1
+        self._written = body
+        self.record.status = self.status.model_copy(deep=True)
+        rv = stored.get("metadata", {}).get("resourceVersion")
+        if rv is not None:
+            self.record.resource_version = max(self.record.resource_version, int(rv))
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if not isinstance(error, KubeError) else text
