@@ -128,6 +128,17 @@ def read_all(custom: Any, namespace: str, documents: list[dict[str, Any]]) -> li
     return objects
 
 
+WORKFLOW_ENDS = {"Succeeded", "Failed", "RolledBack", "Cancelled"}
+
+
+def settled(obj: dict[str, Any]) -> bool:
+    """The operator has said something about it; a workflow has also finished."""
+    status = obj.get("status") or {}
+    if not status.get("conditions"):
+        return False
+    return obj["kind"] != "OrchestrationWorkflow" or status.get("phase") in WORKFLOW_ENDS
+
+
 def show(objects: list[dict[str, Any]]) -> None:
     table = Table(title="What the operator did")
     for column in ("Kind", "Name", "Ready", "Reason", "State", "Message"):
@@ -219,7 +230,7 @@ def main() -> int:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not stop.is_set():
             objects = read_all(custom, args.namespace, documents)
-            if all((o.get("status") or {}).get("conditions") for o in objects):
+            if all(settled(o) for o in objects):
                 break
             if operator.poll() is not None:
                 console.print(f"[red]the operator exited:[/red]\n{log_path.read_text()[-3000:]}")

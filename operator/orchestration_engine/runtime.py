@@ -13,15 +13,27 @@ import logging
 import threading
 import uuid
 from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
+import httpx
 import kopf
 import prometheus_client
+from kubernetes_asyncio import client
 
+from orchestration_engine.actions.base import ActionDeps
+from orchestration_engine.actions.job import delete_workflow_jobs
+from orchestration_engine.actions.registry import run_action
 from orchestration_engine.api import GROUP
-from orchestration_engine.api.common import API_VERSION
+from orchestration_engine.api.common import API_VERSION, VERSION
 from orchestration_engine.api.engine import KIND as ENGINE_KIND
 from orchestration_engine.api.engine import PLURAL as ENGINE_PLURAL
 from orchestration_engine.api.engine import SINGLETON_NAME
+from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
+from orchestration_engine.core.quantity import parse_quantity
+from orchestration_engine.core.scheduler import Limits, Resources
+from orchestration_engine.execution.controller import WorkflowController
+from orchestration_engine.execution.store_rows import WorkflowRows
 from orchestration_engine.handlers import engine, login, service, workflow, workloads
 from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.errors import KubeError
@@ -30,6 +42,7 @@ from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.engine_keeper import EngineKeeper
+from orchestration_engine.monitoring.failover import ServiceFailover
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
 from orchestration_engine.monitoring.targets import ProbeTarget
@@ -120,9 +133,32 @@ async def operate(
         orchestration_id=orchestration_id,
         interval_override=settings.monitoring_interval,
     )
-    # Complete pictures before the first handler runs (see monitoring/workloads.py).
+    actions_http = httpx.AsyncClient(timeout=30.0, follow_redirects=False)
+    deps = ActionDeps(
+        api=api,
+        http=actions_http,
+        health=monitor.health_of,
+        service=monitor.spec_of,
+        failover=ServiceFailover(api, monitor, lambda: float(keeper.spec.failover_timeout_seconds)),
+    )
+    controller = WorkflowController(
+        statuses=statuses,
+        events=events,
+        run_step=lambda context, step: run_action(deps, context, step),
+        limits=lambda: workflow_limits(keeper, settings),
+        health=monitor.health_of,
+        cleanup=lambda namespace, uid: delete_workflow_jobs(api, namespace, uid),
+        rows=WorkflowRows(store, orchestration_id),
+    )
+    keeper.listeners.append(controller.engine_changed)
+    monitor.health_listeners.append(lambda _key: controller.services_changed())
+    # Complete pictures before the first handler runs (see monitoring/workloads.py): the
+    # engine's limits and every workflow, so no admission is decided on half a listing.
     await workload_cache.prime(api, settings.namespaces)
     await discovered.prime(api, settings.namespaces)
+    await ensure_engine(CustomObjects(api))
+    await prime_engine(CustomObjects(api), keeper)
+    await prime_workflows(api, settings.namespaces, controller)
     memo = kopf.Memo(
         monitor=monitor,
         events=events,
@@ -131,13 +167,14 @@ async def operate(
         discovered=discovered,
         workflows=workflows,
         engine=keeper,
+        controller=controller,
     )
-    await ensure_engine(CustomObjects(api))
     await store.start()
     await statuses.start()
     await events.start()
     await scheduler.start()
     await keeper.start()
+    await controller.start()
     retention = RetentionTask(
         settings.database_url,
         raw_retention=timedelta(days=settings.check_retention_days),
@@ -160,12 +197,14 @@ async def operate(
     finally:
         settle.cancel()
         await retention.stop()
+        await controller.stop()
         await scheduler.stop()
         await keeper.stop()  # publishes COMPLETED
         await statuses.stop()
         await events.stop()
         await store.stop()
         await prober.close()
+        await actions_http.aclose()
         await api.close()
 
 
@@ -186,6 +225,52 @@ async def _freeze_startup_objects(delay: float = STARTUP_SETTLE_SECONDS) -> None
     await asyncio.sleep(delay)
     gc.collect()
     gc.freeze()
+
+
+def workflow_limits(keeper: EngineKeeper, settings: OperatorSettings) -> Limits:
+    spec = keeper.spec
+    capacity = spec.capacity
+    return Limits(
+        max_concurrent=settings.max_workflows or spec.max_concurrent_workflows,
+        capacity=Resources(
+            parse_quantity(capacity.cpu) if capacity.cpu is not None else Decimal("Infinity"),
+            parse_quantity(capacity.memory) if capacity.memory is not None else Decimal("Infinity"),
+        ),
+        halted=keeper.halted,
+    )
+
+
+async def prime_engine(objects: CustomObjects, keeper: EngineKeeper) -> None:
+    try:
+        body = await objects.get(ENGINE_PLURAL, "", SINGLETON_NAME)
+    except KubeError as error:
+        log.warning("could not read the OrchestrationEngine %s: %s", SINGLETON_NAME, error)
+        return
+    if body is not None:
+        keeper.observe(None, body)
+
+
+async def prime_workflows(
+    api: client.ApiClient, namespaces: list[str], controller: WorkflowController
+) -> None:
+    custom = client.CustomObjectsApi(api)
+    for scope in namespaces or [""]:
+        token: str | None = None
+        while True:
+            page_args: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
+            if scope:
+                listing = await custom.list_namespaced_custom_object(
+                    GROUP, VERSION, scope, WORKFLOW_PLURAL, **page_args
+                )
+            else:
+                listing = await custom.list_cluster_custom_object(
+                    GROUP, VERSION, WORKFLOW_PLURAL, **page_args
+                )
+            for item in listing.get("items", []):
+                controller.observe(None, item)
+            token = listing.get("metadata", {}).get("continue")
+            if not token:
+                break
 
 
 async def ensure_engine(objects: CustomObjects) -> None:

@@ -1,7 +1,9 @@
 """`make bench`: every benchmark in one command; writes docs/benchmarks.md.
 
-Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"), BENCH_WINDOW_SECONDS (60).
-Sections: health checks at fleet scale (bench_services), the metrics store (bench_store).
+Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"; empty: skip), BENCH_WINDOW_SECONDS
+(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_STORE (1; 0: skip).
+Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), the
+metrics store (bench_store).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_services
 import bench_store
+import bench_workflows
 from support import ROOT, LocalControlPlane, apply_crds, machine
 
 
@@ -30,8 +33,13 @@ def main() -> int:
             config_file=str(control_plane.kubeconfig), persist_config=False
         )
         apply_crds(api)
-        services = bench_services.run(control_plane.kubeconfig, api, sizes, window)
-    store = bench_store.run()
+        services = bench_services.run(control_plane.kubeconfig, api, sizes, window) if sizes else []
+        workflows = (
+            bench_workflows.run(control_plane.kubeconfig, api)
+            if os.environ.get("BENCH_WORKFLOWS", "1") == "1"
+            else None
+        )
+    store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
 
     report = [
         "# Benchmarks",
@@ -44,7 +52,8 @@ def main() -> int:
         f"- Wall time of the whole run: {time.monotonic() - started:.0f} s",
         "",
         bench_services.markdown(services),
-        bench_store.markdown(store),
+        bench_workflows.markdown(workflows) if workflows else "",
+        bench_store.markdown(store) if store else "",
     ]
     notes = ROOT / "docs" / "benchmark-notes.md"
     if notes.exists():

@@ -177,34 +177,3 @@ def test_engine_status_and_manual_halt(
         cli("resume", kubeconfig=control_plane.kubeconfig)
     wait_for(lambda: engine(custom)["status"]["phase"] == "ACTIVE", what="resumed")
     assert condition(engine(custom), "EmergencyHalt")["status"] == "False"
-
-
-def test_unwritable_store_is_degraded_and_reconciling_goes_on(
-    custom: Any, namespace: str, control_plane: Any, crds: None, tmp_path: Path, endpoint: Endpoint
-) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where a directory should be")
-    operator = OperatorProcess(
-        control_plane.kubeconfig,
-        tmp_path / "op",
-        "--database-url",
-        f"sqlite:///{blocker / 'store.db'}",
-        "--monitoring-interval-seconds",
-        "1",
-    )
-    try:
-        operator.wait_ready()
-        degraded = wait_for(
-            lambda: (
-                condition(engine(custom), "StoreDegraded").get("status") == "True"
-                and engine(custom)
-            ),
-            what="StoreDegraded",
-        )
-        assert condition(degraded, "StoreDegraded")["reason"] == "StoreUnavailable"
-        assert condition(degraded, "StoreDegraded")["message"]
-        services = Services(custom, namespace)
-        services.create(service("still-watched", healthCheck=http_check(endpoint.url)))
-        services.wait_health("still-watched", "HEALTHY")
-    finally:
-        operator.stop()

@@ -37,9 +37,7 @@ class WorkflowRows:
                 "dependencies": list(spec.depends_on),
                 "estimated_duration": spec.estimated_duration_seconds or 0,
                 "resource_allocation": spec.resources.to_k8s() if spec.resources else {},
-                "success_criteria": spec.success_criteria.to_k8s()
-                if spec.success_criteria
-                else {},
+                "success_criteria": spec.success_criteria.to_k8s() if spec.success_criteria else {},
                 "rollback_plan": [s.name for s in reversed(spec.rollback)],
                 "status": status.phase.value,
                 "progress": status.progress,

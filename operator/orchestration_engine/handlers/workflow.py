@@ -1,4 +1,9 @@
-"""OrchestrationWorkflow handlers."""
+"""OrchestrationWorkflow handlers: every event goes to the controller (execution/).
+
+No kopf create/update handlers: they would make kopf write its progress annotations on every
+workflow, and each such write is one more API round trip between a workflow's creation and
+its start. The controller judges the spec itself, from the same events.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,14 @@ from typing import Any
 import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
-from orchestration_engine.api.workflow import PLURAL, WorkflowSpec
-from orchestration_engine.core import dag
-from orchestration_engine.core.plan import step_graph
-from orchestration_engine.handlers.acceptance import acceptance_status, judge, on_spec_change
-
-
-def workflow_problems(spec: dict[str, Any]) -> list[str]:
-    problems = judge(WorkflowSpec, spec)
-    if problems:
-        return problems
-    parsed = WorkflowSpec.model_validate(spec)
-    return [p.message for p in dag.validate(step_graph(parsed.steps), what="step")]
-
-
-async def accept_workflow(
-    spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
-) -> None:
-    problems = workflow_problems(dict(spec))
-    patch.status.update(
-        acceptance_status(
-            dict(status), meta.get("generation"), problems, ready_message="the spec is accepted"
-        )
-    )
+from orchestration_engine.api.workflow import PLURAL
 
 
 async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.workflows.observe(event.get("type"), event["object"])
+    event_type = event.get("type")
+    memo.workflows.observe(event_type, event["object"])
+    memo.controller.observe(event_type, event["object"])
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    on_spec_change(registry, PLURAL, accept_workflow)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(workflow_event)

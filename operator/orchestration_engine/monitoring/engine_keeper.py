@@ -63,6 +63,8 @@ class EngineKeeper:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._process = psutil.Process()
+        # Called when the spec changes (limits, halt): the workflow controller listens.
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def interval(self) -> float:
@@ -88,6 +90,13 @@ class EngineKeeper:
             self.spec_problems = tuple(errors.describe(error))
         self._wakeup.set()
         self.publish()
+        for listener in self.listeners:
+            listener()
+
+    @property
+    def halted(self) -> bool:
+        """An emergency halt is in force (for now only the manual one, ``spec.halt``)."""
+        return self.exists and self.spec.halt
 
     def store_changed(self, degraded: bool, message: str) -> None:
         self.store_problem = message if degraded else None

@@ -24,7 +24,7 @@ from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.service import KIND, PLURAL, Health, ServiceSpec
 from orchestration_engine.core import dag
-from orchestration_engine.core.conditions import Conditions
+from orchestration_engine.core.conditions import Conditions, rfc3339
 from orchestration_engine.core.health import (
     CheckOutcome,
     HealthPolicy,
@@ -177,6 +177,32 @@ class ServiceMonitor:
         # Reverse indexes: who depends on a service; who uses a workload.
         self._dependents: dict[Key, set[Key]] = defaultdict(set)
         self._by_workload: dict[WorkloadKey, set[Key]] = defaultdict(set)
+
+        # Called with a service's key whenever its health changes (workflows wait on it).
+        self.health_listeners: list[Callable[[Key], None]] = []
+
+    # --- lookups for other components --------------------------------------------------
+
+    def health_of(self, namespace: str, name: str) -> Health | None:
+        entry = self.entries.get((namespace, name))
+        return entry.state.health if entry is not None else None
+
+    def spec_of(self, namespace: str, name: str) -> ServiceSpec | None:
+        entry = self.entries.get((namespace, name))
+        return entry.spec if entry is not None else None
+
+    def record_failover(self, key: Key, to: str) -> None:
+        """Traffic now goes to ``to`` (primary|standby): status and an Event say so."""
+        entry = self.entries.get(key)
+        if entry is None or entry.active_target == to:
+            return
+        entry.active_target = to
+        if to == "standby":
+            entry.failover_count += 1
+            entry.last_failover_time = rfc3339(self._now())
+        reason = "FailedOver" if to == "standby" else "FailedBack"
+        self.events.record(entry.ref(), "Normal", reason, f"traffic switched to the {to}")
+        self._publish(entry)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -388,6 +414,8 @@ class ServiceMonitor:
             # Dependents see the new health at once, not at their next check.
             for dependent in list(self._dependents.get(entry.key, ())):
                 self._refresh_dependencies(dependent)
+            for listener in self.health_listeners:
+                listener(entry.key)
 
     def _announce(self, entry: ServiceEntry, old: Health, new: Health) -> None:
         status = render_status(self._view(entry), entry.conditions, self._now())

@@ -1,0 +1,150 @@
+"""``job``: run a batch/v1 Job to completion.
+
+The Job's name is a function of the workflow, the step and the attempt, and it carries the
+workflow's uid as a label: an attempt run again after an operator crash finds the Job it
+created before and waits for it instead of starting a second one. A later attempt (a retry)
+gets a new name, so it never adopts the Job that just failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from orchestration_engine.actions.base import (
+    STEP_LABEL,
+    WORKFLOW_LABEL,
+    WORKFLOW_UID_LABEL,
+    ActionDeps,
+    StepContext,
+    StepFailed,
+)
+from orchestration_engine.api.common import API_VERSION, is_dns_label
+from orchestration_engine.api.workflow import KIND, JobParams
+from orchestration_engine.kube import resources
+from orchestration_engine.kube.errors import Invalid
+
+MAX_LABEL = 63
+_HASH_CHARS = 8
+
+
+def _shortened(value: str, *, dots_allowed: bool) -> str:
+    """``value`` if it fits in 63 characters (and has no dot where none may be), else a
+    prefix of it and a hash of the whole, so two long values still differ."""
+    if len(value) <= MAX_LABEL and (dots_allowed or "." not in value):
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_CHARS]
+    prefix = value.replace(".", "-")[: MAX_LABEL - _HASH_CHARS - 1].rstrip("-.")
+    return f"{prefix}-{digest}"
+
+
+def job_name(ctx: StepContext) -> str:
+    """``<workflow>-<step>``, ``-rb-`` for a rollback step, ``-<attempt>`` after the first.
+
+    Always a DNS label: Kubernetes copies the name into a label on the Job's pods, which
+    cannot be longer than 63 characters.
+    """
+    name = f"{ctx.workflow}-rb-{ctx.step}" if ctx.rollback else f"{ctx.workflow}-{ctx.step}"
+    if ctx.attempt > 1:
+        name = f"{name}-{ctx.attempt}"
+    if is_dns_label(name):
+        return name
+    return _shortened(name, dots_allowed=False)
+
+
+def job_labels(ctx: StepContext) -> dict[str, str]:
+    return {
+        # A workflow name may be a 253-character subdomain; a label value may not.
+        WORKFLOW_LABEL: _shortened(ctx.workflow, dots_allowed=True),
+        WORKFLOW_UID_LABEL: ctx.workflow_uid,
+        STEP_LABEL: ctx.step,
+    }
+
+
+def job_body(ctx: StepContext, params: JobParams) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(ctx),
+            "namespace": ctx.namespace,
+            "labels": job_labels(ctx),
+            "ownerReferences": [ctx.owner_reference(API_VERSION, KIND)],
+        },
+        "spec": params.template,
+    }
+
+
+async def _create_or_adopt(deps: ActionDeps, ctx: StepContext, params: JobParams) -> bool:
+    """True if it created the Job, False if it adopted ours from an earlier run."""
+    name = job_name(ctx)
+    try:
+        created = await resources.create(
+            deps.api, resources.JOB, ctx.namespace, job_body(ctx, params)
+        )
+    except Invalid as error:
+        raise StepFailed(f"job {name} rejected by the API server: {error}") from None
+    if created is not None:
+        return True
+    existing = await resources.get(deps.api, resources.JOB, ctx.namespace, name)
+    if existing is None:  # deleted between our create and our read: let a retry create it
+        raise StepFailed(f"job {name} already existed but then disappeared")
+    labels = existing.get("metadata", {}).get("labels") or {}
+    if labels.get(WORKFLOW_UID_LABEL) != ctx.workflow_uid:
+        raise StepFailed(
+            f"job {name} already exists in {ctx.namespace} "
+            f"and does not belong to workflow {ctx.workflow}"
+        )
+    return False
+
+
+def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _failure(name: str, condition: dict[str, Any]) -> str:
+    reason = condition.get("reason") or "Failed"
+    message = condition.get("message")
+    return f"job {name} failed: {reason}" + (f": {message}" if message else "")
+
+
+async def _wait_done(deps: ActionDeps, ctx: StepContext, name: str) -> None:
+    while True:
+        job = await resources.get(deps.api, resources.JOB, ctx.namespace, name)
+        if job is None:
+            raise StepFailed(f"job {name} was deleted before it finished")
+        if _condition(job, "Complete") is not None:
+            return
+        failed = _condition(job, "Failed")
+        if failed is not None:
+            raise StepFailed(_failure(name, failed))
+        await asyncio.sleep(deps.poll_seconds)
+
+
+async def job(deps: ActionDeps, ctx: StepContext, params: JobParams) -> str:
+    name = job_name(ctx)
+    created = await _create_or_adopt(deps, ctx, params)
+    await _wait_done(deps, ctx, name)
+    return f"job {name} completed" + ("" if created else " (adopted)")
+
+
+async def delete_workflow_jobs(api: client.ApiClient, namespace: str, workflow_uid: str) -> int:
+    """Delete every Job a workflow created; how many were deleted.
+
+    The owner reference would have the garbage collector do this, but only where one runs;
+    deleting by label does not depend on it. Background propagation: the Job's pods go too.
+    """
+    names = await resources.list_names(
+        api, resources.JOB, namespace, f"{WORKFLOW_UID_LABEL}={workflow_uid}"
+    )
+    deleted = 0
+    for name in names:
+        if await resources.delete(api, resources.JOB, namespace, name):
+            deleted += 1
+    return deleted

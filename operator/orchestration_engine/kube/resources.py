@@ -1,0 +1,178 @@
+"""Built-in namespaced objects as plain dicts, through the client's one generic request path.
+
+The typed APIs need one method per kind and return generated models; the workflow actions
+touch a handful of kinds with the same few verbs, and what they send (merge patches) and read
+(labels, conditions, replicas) is naturally a dict. Errors come out as the typed errors of
+``kube.errors``; "not found" and "already exists" are answers, not errors, where a caller
+needs them to be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from orchestration_engine.api.common import API_VERSION, WorkloadKind, WorkloadRef
+from orchestration_engine.kube.errors import Conflict, NotFound, translate
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class Resource:
+    api_version: str
+    kind: str
+    plural: str
+
+    @property
+    def label(self) -> str:
+        """How a user writes it: ``apps/v1 Deployment``."""
+        return f"{self.api_version} {self.kind}"
+
+    def path(self, *, named: bool) -> str:
+        # The core group lives under /api, every other group under /apis.
+        root = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        collection = f"{root}/namespaces/{{namespace}}/{self.plural}"
+        return f"{collection}/{{name}}" if named else collection
+
+
+DEPLOYMENT = Resource("apps/v1", "Deployment", "deployments")
+STATEFUL_SET = Resource("apps/v1", "StatefulSet", "statefulsets")
+DAEMON_SET = Resource("apps/v1", "DaemonSet", "daemonsets")
+CONFIG_MAP = Resource("v1", "ConfigMap", "configmaps")
+SERVICE = Resource("v1", "Service", "services")
+JOB = Resource("batch/v1", "Job", "jobs")
+CRON_JOB = Resource("batch/v1", "CronJob", "cronjobs")
+HPA = Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
+PDB = Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
+ORCHESTRATED_SERVICE = Resource(API_VERSION, "OrchestratedService", "orchestratedservices")
+
+WORKLOADS: dict[WorkloadKind, Resource] = {
+    WorkloadKind.DEPLOYMENT: DEPLOYMENT,
+    WorkloadKind.STATEFUL_SET: STATEFUL_SET,
+}
+
+
+def workload(ref: WorkloadRef) -> Resource:
+    return WORKLOADS[ref.kind]
+
+
+async def _request(
+    api: client.ApiClient,
+    method: str,
+    path: str,
+    path_params: dict[str, str],
+    *,
+    body: Any = None,
+    content_type: str = "application/json",
+    query: list[tuple[str, str]] | None = None,
+) -> Any:
+    try:
+        return await api.call_api(
+            path,
+            method,
+            path_params=path_params,  # quoted by the client
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            response_types_map={200: "object", 201: "object", 202: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+    except ApiException as raw:
+        raise translate(raw) from None
+
+
+async def get(
+    api: client.ApiClient, resource: Resource, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """The object, or None if there is none."""
+    try:
+        found: dict[str, Any] = await _request(
+            api, "GET", resource.path(named=True), {"namespace": namespace, "name": name}
+        )
+    except NotFound:
+        return None
+    return found
+
+
+async def create(
+    api: client.ApiClient, resource: Resource, namespace: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The created object, or None if one of that name already exists."""
+    try:
+        created: dict[str, Any] = await _request(
+            api, "POST", resource.path(named=False), {"namespace": namespace}, body=body
+        )
+    except Conflict:
+        return None
+    return created
+
+
+async def patch(
+    api: client.ApiClient,
+    resource: Resource,
+    namespace: str,
+    name: str,
+    body: Any,
+    *,
+    content_type: str = MERGE_PATCH,
+) -> dict[str, Any] | None:
+    """The patched object, or None if there is none (a patch never creates)."""
+    try:
+        patched: dict[str, Any] = await _request(
+            api,
+            "PATCH",
+            resource.path(named=True),
+            {"namespace": namespace, "name": name},
+            body=body,
+            content_type=content_type,
+        )
+    except NotFound:
+        return None
+    return patched
+
+
+async def delete(
+    api: client.ApiClient,
+    resource: Resource,
+    namespace: str,
+    name: str,
+    *,
+    propagation: str = "Background",
+) -> bool:
+    """False if it was already gone."""
+    try:
+        await _request(
+            api,
+            "DELETE",
+            resource.path(named=True),
+            {"namespace": namespace, "name": name},
+            body={"propagationPolicy": propagation},
+        )
+    except NotFound:
+        return False
+    return True
+
+
+async def list_names(
+    api: client.ApiClient, resource: Resource, namespace: str, label_selector: str
+) -> list[str]:
+    """Names of the objects matching the selector, every page of them."""
+    names: list[str] = []
+    page = ""
+    while True:
+        query = [("labelSelector", label_selector), ("limit", "500")]
+        if page:
+            query.append(("continue", page))
+        listing: dict[str, Any] = await _request(
+            api, "GET", resource.path(named=False), {"namespace": namespace}, query=query
+        )
+        names.extend(item["metadata"]["name"] for item in listing.get("items") or [])
+        page = (listing.get("metadata") or {}).get("continue") or ""
+        if not page:
+            return names

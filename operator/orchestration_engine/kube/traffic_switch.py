@@ -1,0 +1,158 @@
+"""Moving a service's traffic between its primary and standby workloads.
+
+Traffic follows the ``failover.serviceRef`` Service's selector, so a switch is: make sure the
+workload being switched to has replicas, then point the selector at its pods. Both writes set
+targets, so switching to where the traffic already goes changes nothing. It does not wait for
+the pods to become ready; the service's health shows whether the switch helped.
+
+Which labels: the workload's ``spec.selector.matchLabels``, not its pod template's labels.
+The selector is immutable (apps/v1), and Kubernetes guarantees every pod of the workload has
+those labels, so a Service pointed at it keeps selecting the workload's pods through any
+later rollout; template labels may change in a rollout (a ``version`` label, say), which would
+leave the Service selecting pods that are being deleted. A workload selected with
+``matchExpressions`` as well cannot be expressed as a Service selector (equality only) by its
+matchLabels alone, which would select too much; then the template's labels are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from kubernetes_asyncio import client
+
+from orchestration_engine.actions.base import StepFailed
+from orchestration_engine.api.common import WorkloadRef
+from orchestration_engine.api.service import ServiceSpec
+from orchestration_engine.kube import resources
+
+
+def _describe(ref: WorkloadRef) -> str:
+    return f"{ref.kind.value} {ref.name}"
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    """The labels that select this workload's pods, and only them (see the module's doc)."""
+    spec = workload.get("spec") or {}
+    selector = spec.get("selector") or {}
+    match_labels: dict[str, str] = selector.get("matchLabels") or {}
+    if match_labels and not selector.get("matchExpressions"):
+        return dict(match_labels)
+    template_labels: dict[str, str] = ((spec.get("template") or {}).get("metadata") or {}).get(
+        "labels"
+    ) or {}
+    return dict(template_labels)
+
+
+def replicas_of(workload: dict[str, Any]) -> int:
+    # Unset replicas means 1 for both Deployments and StatefulSets.
+    value = (workload.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+async def _read(api: client.ApiClient, namespace: str, ref: WorkloadRef) -> dict[str, Any]:
+    found = await resources.get(api, resources.workload(ref), namespace, ref.name)
+    if found is None:
+        raise StepFailed(f"{_describe(ref)} not found in {namespace}")
+    return found
+
+
+async def _replicas_for_standby(
+    api: client.ApiClient, namespace: str, primary: WorkloadRef | None
+) -> int:
+    """As many replicas as the primary runs, at least one.
+
+    A primary that is missing is no reason not to fail over (it may be why we fail over):
+    then one replica.
+    """
+    if primary is None:
+        return 1
+    found = await resources.get(api, resources.workload(primary), namespace, primary.name)
+    return max(1, replicas_of(found)) if found is not None else 1
+
+
+async def _scale_up_if_idle(
+    api: client.ApiClient,
+    namespace: str,
+    ref: WorkloadRef,
+    workload: dict[str, Any],
+    primary: WorkloadRef | None,
+) -> str:
+    """Give a standby at zero replicas the primary's count; a note for the message."""
+    if replicas_of(workload) > 0:
+        return ""
+    replicas = await _replicas_for_standby(api, namespace, primary)
+    patched = await resources.patch(
+        api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}
+    )
+    if patched is None:
+        raise StepFailed(f"{_describe(ref)} not found in {namespace}")
+    return f"; {_describe(ref)} scaled from 0 to {replicas}"
+
+
+async def _point_service(
+    api: client.ApiClient, namespace: str, name: str, labels: dict[str, str]
+) -> None:
+    # A JSON patch ``add`` replaces the whole selector. A merge patch would merge it key by
+    # key, leaving behind any key of the old selector that the new one lacks; the Service
+    # would then select neither workload's pods.
+    body = [{"op": "add", "path": "/spec/selector", "value": labels}]
+    patched = await resources.patch(
+        api, resources.SERVICE, namespace, name, body, content_type=resources.JSON_PATCH
+    )
+    if patched is None:
+        raise StepFailed(f"Service {name} not found in {namespace}")
+
+
+async def _switch(
+    api: client.ApiClient,
+    namespace: str,
+    service_name: str,
+    spec: ServiceSpec,
+    to: Literal["standby", "primary"],
+) -> str:
+    failover = spec.failover
+    if failover is None:
+        raise StepFailed(f"OrchestratedService {service_name} has no failover configured")
+    if to == "standby":
+        ref = failover.standby_ref
+    elif spec.workload_ref is not None:
+        ref = spec.workload_ref
+    else:
+        raise StepFailed(f"OrchestratedService {service_name} has no workloadRef to fail back to")
+    workload = await _read(api, namespace, ref)
+    labels = pod_labels(workload)
+    if not labels:
+        # An empty selector would make the Service select nothing it manages at all.
+        raise StepFailed(f"{_describe(ref)} has no pod labels to select its pods by")
+    note = ""
+    if to == "standby":
+        note = await _scale_up_if_idle(api, namespace, ref, workload, spec.workload_ref)
+    await _point_service(api, namespace, failover.service_ref.name, labels)
+    return (
+        f"traffic of {service_name} switched to {to} "
+        f"(Service {failover.service_ref.name} → {_describe(ref)}){note}"
+    )
+
+
+async def switch_traffic(
+    api: client.ApiClient,
+    namespace: str,
+    service_name: str,
+    spec: ServiceSpec,
+    to: Literal["standby", "primary"],
+    *,
+    timeout_s: float,
+) -> str:
+    """Send ``service_name``'s traffic to its standby or back to its primary; a message.
+
+    Raises StepFailed when the service has no failover, a workload or the Service is
+    missing, or the switch does not complete within ``timeout_s``.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _switch(api, namespace, service_name, spec, to)
+    except TimeoutError:
+        raise StepFailed(
+            f"switching {service_name} to {to} did not complete within {timeout_s:g}s"
+        ) from None

@@ -1,0 +1,140 @@
+"""The operator is killed with SIGKILL in the middle of a workflow and started again: the
+workflow completes, and every step's side effect happened exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from integration_support import OperatorProcess, wait_for
+from workflow_support import (
+    JOB_TEMPLATE,
+    CountingServer,
+    create,
+    delay,
+    finish_job,
+    moment,
+    steps,
+    wait_phase,
+    workflow,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+def kill(process: OperatorProcess) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.process.wait(timeout=10)
+
+
+@pytest.fixture
+def server() -> Iterator[CountingServer]:
+    counting = CountingServer()
+    yield counting
+    counting.close()
+
+
+def test_sigkill_mid_workflow_runs_every_side_effect_once(
+    control_plane: Any,
+    crds: None,
+    custom: Any,
+    kube_api: Any,
+    namespace: str,
+    tmp_path: Path,
+    server: CountingServer,
+) -> None:
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube_api)
+    first = OperatorProcess(control_plane.kubeconfig, tmp_path / "first")
+    second: OperatorProcess | None = None
+    try:
+        first.wait_ready()
+        create(
+            custom,
+            namespace,
+            workflow(
+                "crash",
+                [
+                    {
+                        "name": "announce",
+                        "action": "http",
+                        "params": {"url": server.url("/announce"), "method": "POST"},
+                    },
+                    {
+                        "name": "migrate",
+                        "action": "job",
+                        "params": {"template": JOB_TEMPLATE},
+                        "dependsOn": ["announce"],
+                    },
+                    {
+                        "name": "confirm",
+                        "action": "http",
+                        "params": {"url": server.url("/confirm"), "method": "POST"},
+                        "dependsOn": ["migrate"],
+                    },
+                ],
+            ),
+        )
+        wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")
+        kill(first)
+
+        second = OperatorProcess(control_plane.kubeconfig, tmp_path / "second")
+        second.wait_ready()
+        # The restarted operator adopts the Job it finds rather than making another.
+        finish_job(kube_api, namespace, "crash-migrate")
+        final = wait_phase(custom, namespace, "crash", "Succeeded", timeout=40)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+    assert server.hits["/announce"] == 1
+    assert server.hits["/confirm"] == 1
+    assert len(batch.list_namespaced_job(namespace).items) == 1
+    assert {name: s["attempts"] for name, s in steps(final).items()} == {
+        "announce": 1,
+        "migrate": 1,
+        "confirm": 1,
+    }
+
+
+def test_sigkill_during_a_delay_resumes_it_without_starting_over(
+    control_plane: Any, crds: None, custom: Any, namespace: str, tmp_path: Path
+) -> None:
+    first = OperatorProcess(control_plane.kubeconfig, tmp_path / "first")
+    second: OperatorProcess | None = None
+    try:
+        first.wait_ready()
+        create(
+            custom,
+            namespace,
+            workflow("pause", [delay("quick", 0), delay("wait", 6, dependsOn=["quick"])]),
+        )
+        wait_for(
+            lambda: (
+                steps(wait_phase(custom, namespace, "pause", "Running"))
+                .get("wait", {})
+                .get("phase")
+                == "Running"
+            ),
+            what="the delay step running",
+        )
+        kill(first)
+        second = OperatorProcess(control_plane.kubeconfig, tmp_path / "second")
+        second.wait_ready()
+        final = wait_phase(custom, namespace, "pause", "Succeeded", timeout=30)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    waited = steps(final)["wait"]
+    assert waited["attempts"] == 1
+    assert steps(final)["quick"]["attempts"] == 1
+    elapsed = (moment(waited["finishedAt"]) - moment(waited["startedAt"])).total_seconds()
+    # Counted from the recorded start: the restart does not add another 6 s.
+    assert 5 <= elapsed < 11, elapsed

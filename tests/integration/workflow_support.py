@@ -1,0 +1,162 @@
+"""Helpers for the workflow integration tests: workflow bodies, readers, a counting HTTP
+server on 127.0.0.1, and playing the kubelet's part for Jobs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from integration_support import GROUP, VERSION, wait_for
+
+PLURAL = "orchestrationworkflows"
+TERMINAL = {"Succeeded", "Failed", "RolledBack", "Cancelled"}
+
+
+def workflow(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestrationWorkflow",
+        "metadata": {"name": name},
+        "spec": {"steps": steps, **spec},
+    }
+
+
+def delay(name: str, seconds: float, **step: Any) -> dict[str, Any]:
+    return {"name": name, "action": "delay", "params": {"seconds": seconds}, **step}
+
+
+def create(custom: Any, namespace: str, body: dict[str, Any]) -> None:
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def read(custom: Any, namespace: str, name: str) -> dict[str, Any]:
+    return custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+        GROUP, VERSION, namespace, PLURAL, name
+    )
+
+
+def status(custom: Any, namespace: str, name: str) -> dict[str, Any]:
+    return read(custom, namespace, name).get("status") or {}
+
+
+def phase(custom: Any, namespace: str, name: str) -> str | None:
+    return status(custom, namespace, name).get("phase")
+
+
+def wait_phase(
+    custom: Any, namespace: str, name: str, wanted: str | set[str], timeout: float = 30
+) -> dict[str, Any]:
+    wanted_set = {wanted} if isinstance(wanted, str) else wanted
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (s := status(custom, namespace, name)).get("phase") in wanted_set and s,
+        timeout=timeout,
+        what=f"workflow {name} in {sorted(wanted_set)} "
+        f"(now {status(custom, namespace, name).get('phase')})",
+    )
+
+
+def conditions(status_: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status_.get("conditions") or []}
+
+
+def steps(status_: dict[str, Any], key: str = "steps") -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in status_.get(key) or []}
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class CountingServer:
+    """Counts requests by path; answers each path with the status set for it (200 default)."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.order: list[str] = []
+        self.keys: list[str | None] = []
+        self.answers: dict[str, int] = {}
+        lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                with lock:
+                    owner.hits[self.path] += 1
+                    owner.order.append(self.path)
+                    owner.keys.append(self.headers.get("Idempotency-Key"))
+                code = owner.answers.get(self.path, 200)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def finish_job(kube_api: Any, namespace: str, name: str, *, succeed: bool = True) -> None:
+    """Play the Job controller and kubelet: mark the Job finished through its status."""
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube_api)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if succeed:
+        job_conditions = [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+            {"type": "Complete", "status": "True", "lastTransitionTime": now},
+        ]
+        body = {
+            "status": {
+                "startTime": now,
+                "completionTime": now,
+                "succeeded": 1,
+                "conditions": job_conditions,
+            }
+        }
+    else:
+        job_conditions = [
+            {
+                "type": "FailureTarget",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "lastTransitionTime": now,
+            },
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
+                "lastTransitionTime": now,
+            },
+        ]
+        body = {"status": {"startTime": now, "failed": 1, "conditions": job_conditions}}
+    batch.patch_namespaced_job_status(name, namespace, body)
+
+
+JOB_TEMPLATE = {
+    "backoffLimit": 0,
+    "template": {
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
+        }
+    },
+}
