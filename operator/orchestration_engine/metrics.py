@@ -60,6 +60,7 @@ WORKFLOW_DURATION = Histogram(
     ["phase"],
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
 )
+WORKFLOWS = Gauge("eoe_workflows", "OrchestrationWorkflows by phase", ["phase"])
 WORKFLOW_QUEUE_LENGTH = Gauge(
     "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"
 )

@@ -156,3 +156,30 @@ def test_workflows_depending_on_each_other_are_stalled(
     )
     create(custom, namespace, workflow("pong", [delay("a", 0)]))
     wait_phase(custom, namespace, "ping", "Succeeded")
+
+
+def test_an_emergency_halt_parks_non_critical_work_and_lets_critical_start(
+    two_slots: OperatorProcess, custom: Any, namespace: str
+) -> None:
+    def set_halt(halt: bool) -> None:
+        custom.patch_cluster_custom_object(
+            GROUP, VERSION, "orchestrationengines", "default", {"spec": {"halt": halt}}
+        )
+
+    create(custom, namespace, workflow("routine", [delay("a", 3), delay("b", 0, dependsOn=["a"])]))
+    wait_phase(custom, namespace, "routine", "Running")
+    set_halt(True)
+    try:
+        halted = wait_phase(custom, namespace, "routine", "Halted")
+        assert "emergency halt" in halted["message"]
+        create(custom, namespace, workflow("urgent", [delay("a", 0)], priority="CRITICAL"))
+        create(custom, namespace, workflow("later", [delay("a", 0)]))
+        wait_phase(custom, namespace, "urgent", "Succeeded")
+        held = wait_phase(custom, namespace, "later", "Queued")
+        assert conditions(held)["Admitted"]["reason"] == "EmergencyHalt"
+    finally:
+        set_halt(False)
+    final = wait_phase(custom, namespace, "routine", "Succeeded", timeout=30)
+    # The interrupted step resumed as the same attempt.
+    assert {s["name"]: s["attempts"] for s in final["steps"]} == {"a": 1, "b": 1}
+    wait_phase(custom, namespace, "later", "Succeeded")

@@ -258,10 +258,11 @@ class WorkflowController(Lifecycle):
                 max(0.0, (now - record.created).total_seconds())
             )
             self._start_runner(record, workflow_run.admit(record.spec, record.status, now))  # type: ignore[arg-type]
-        graphs = _dependency_graphs(self.records)
+        graphs: dict[str, dict[str, list[str]]] | None = None
         for key, wait in plan.waiting.items():
             record = self.records[key]
             if wait.reason == "WaitingForDependencies":
+                graphs = graphs if graphs is not None else _dependency_graphs(self.records)
                 cycle = dag.cycle_through(graphs.get(key[0], {}), key[1])
                 if cycle is not None:
                     problem = (

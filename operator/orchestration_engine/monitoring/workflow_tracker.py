@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from orchestration_engine import metrics
 from orchestration_engine.api.workflow import WorkflowPhase
 
 FAILED = frozenset({WorkflowPhase.FAILED.value, WorkflowPhase.ROLLED_BACK.value})
@@ -18,12 +19,18 @@ class WorkflowTracker:
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        old = self._phase.get(key)
         if event_type == "DELETED":
             self._phase.pop(key, None)
-            return
-        self._phase[key] = str(
-            (body.get("status") or {}).get("phase") or WorkflowPhase.PENDING.value
-        )
+            new = None
+        else:
+            new = str((body.get("status") or {}).get("phase") or WorkflowPhase.PENDING.value)
+            self._phase[key] = new
+        if old != new:
+            if old is not None:
+                metrics.WORKFLOWS.labels(old).dec()
+            if new is not None:
+                metrics.WORKFLOWS.labels(new).inc()
 
     def counts(self) -> dict[str, int]:
         phases = Counter(self._phase.values())
