@@ -102,6 +102,8 @@ class Watcher:
 class WorkflowResults:
     floor_p50_ms: float = 0.0
     floor_p99_ms: float = 0.0
+    kopf_p50_ms: float = 0.0
+    kopf_p99_ms: float = 0.0
     running_p50_ms: float = 0.0
     running_p99_ms: float = 0.0
     samples: int = 0
@@ -173,6 +175,61 @@ def measure_latency(
     )
 
 
+def measure_kopf_floor(kubeconfig: Path, api: Any, results: WorkflowResults) -> None:
+    """The same creates against a minimal kopf operator that only patches the phase."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from kubernetes import client
+
+    from envtest.operator_process import free_port
+
+    namespace = "bench-kopf-floor"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    custom = client.CustomObjectsApi(api)
+    port = free_port()
+    script = Path(__file__).resolve().parent / "kopf_floor.py"
+    env = {**__import__("os").environ, "KUBECONFIG": str(kubeconfig)}
+    process = subprocess.Popen(
+        [sys.executable, str(script), namespace, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watcher = Watcher(api, namespace)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        watcher.start()
+        time.sleep(2)
+        created: dict[str, float] = {}
+        for i in range(LATENCY_SAMPLES):
+            name = f"kopf-{i:04d}"
+            created[name] = time.monotonic()
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body(name, 0))
+            time.sleep(LATENCY_INTERVAL_S)
+        deadline = time.monotonic() + 60
+        while not all(watcher.seen(n, "Running") for n in created):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the minimal kopf operator did not mark every workflow")
+            time.sleep(0.2)
+        running = [(watcher.seen(n, "Running") - t) * 1000 for n, t in created.items()]  # type: ignore[operator]
+        results.kopf_p50_ms, results.kopf_p99_ms = percentile(running, 50), percentile(running, 99)
+    finally:
+        watcher.stop()
+        process.terminate()
+        process.wait(timeout=20)
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+
+
 def measure_admissions(
     custom: Any, watcher: Watcher, results: WorkflowResults, operator: OperatorProcess
 ) -> None:
@@ -228,6 +285,7 @@ def run(kubeconfig: Path, api: Any) -> WorkflowResults:
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     custom = client.CustomObjectsApi(api)
     results = WorkflowResults()
+    measure_kopf_floor(kubeconfig, api, results)
     with tempfile.TemporaryDirectory() as workdir:
         operator = OperatorProcess(
             kubeconfig, Path(workdir), "--namespace", namespace, "--max-workflows", "1000"
@@ -257,6 +315,8 @@ def run(kubeconfig: Path, api: Any) -> WorkflowResults:
 def markdown(r: WorkflowResults) -> str:
     ratio50 = r.running_p50_ms / r.floor_p50_ms if r.floor_p50_ms else float("nan")
     ratio99 = r.running_p99_ms / r.floor_p99_ms if r.floor_p99_ms else float("nan")
+    kopf50 = r.running_p50_ms / r.kopf_p50_ms if r.kopf_p50_ms else float("nan")
+    kopf99 = r.running_p99_ms / r.kopf_p99_ms if r.kopf_p99_ms else float("nan")
     cpu = r.cpu_seconds
     return "\n".join(
         [
@@ -272,6 +332,9 @@ def markdown(r: WorkflowResults) -> str:
             f"| floor: create → ADDED seen by a bare watch, same objects, p50 / p99 |"
             f" {r.floor_p50_ms:.1f} / {r.floor_p99_ms:.1f} ms | |",
             f"| ratio to the floor, p50 / p99 | {ratio50:.1f}x / {ratio99:.1f}x | ≤ 2x |",
+            f"| second floor: a minimal kopf operator's one status patch, same creates, p50 / p99 |"
+            f" {r.kopf_p50_ms:.1f} / {r.kopf_p99_ms:.1f} ms | |",
+            f"| ratio to the minimal kopf operator, p50 / p99 | {kopf50:.2f}x / {kopf99:.2f}x | |",
             f"| admissions per second, {QUEUED:,} queued then released at once |"
             f" {r.admissions_per_second:.0f} /s ({r.admissions_seconds:.1f} s for all) | ≥ 50/s |",
             f"| concurrent workflows ({CONCURRENT} of one {CONCURRENT_DELAY_S} s delay step) |"
