@@ -117,6 +117,35 @@ def run(
         float | None,
         typer.Option(help="How often unchanged services' counters and uptime are written (60)."),
     ] = None,
+    halt_settle_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="An automatic emergency halt clears after its cause is gone this long (60)."
+        ),
+    ] = None,
+    emergency_halt: Annotated[
+        bool | None,
+        typer.Option(
+            "--emergency-halt/--no-emergency-halt",
+            help="Override the engine's emergencyHaltEnabled (the manual halt always works).",
+        ),
+    ] = None,
+    leader_elect: Annotated[
+        bool | None,
+        typer.Option(
+            "--leader-elect/--no-leader-elect",
+            help="Act only while holding a Lease, so replicas can stand by (off).",
+        ),
+    ] = None,
+    lease_duration_seconds: Annotated[
+        float | None, typer.Option(help="How long a standby waits before taking the lease (15).")
+    ] = None,
+    renew_deadline_seconds: Annotated[
+        float | None, typer.Option(help="The leader stops if it cannot renew this long (10).")
+    ] = None,
+    retry_period_seconds: Annotated[
+        float | None, typer.Option(help="How often the lease is renewed or looked at (2).")
+    ] = None,
 ) -> None:
     """Run the operator."""
     if namespace and all_namespaces:
@@ -135,6 +164,12 @@ def run(
                 "status_heartbeat_seconds": status_heartbeat_seconds,
                 "monitoring_interval": monitoring_interval_seconds,
                 "check_retention_days": check_retention_days,
+                "leader_election": leader_elect,
+                "lease_duration_seconds": lease_duration_seconds,
+                "renew_deadline_seconds": renew_deadline_seconds,
+                "retry_period_seconds": retry_period_seconds,
+                "halt_settle_seconds": halt_settle_seconds,
+                "emergency_halt": emergency_halt,
             }
         )
     except SettingsError as error:
@@ -145,8 +180,25 @@ def run(
     )
     from orchestration_engine.runtime import operate
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(operate(settings))
+    if not settings.leader_election:
+        from orchestration_engine.metrics import LEADER
+
+        LEADER.set(1)  # the one instance always acts
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(operate(settings))
+        return
+    from orchestration_engine.leadership import run_as_leader, stop_on_signals
+
+    # run_as_leader serves the metrics from the standby phase on; the operator must not bind
+    # the same port again.
+    leading = settings.model_copy(update={"metrics_port": 0})
+
+    async def elected() -> None:
+        await run_as_leader(
+            settings, lambda stop: operate(leading, stop_flag=stop), stop=stop_on_signals()
+        )
+
+    asyncio.run(elected())
 
 
 DatabaseUrl = Annotated[

@@ -60,6 +60,11 @@ WORKFLOW_DURATION = Histogram(
     ["phase"],
     buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
 )
+EMERGENCY_HALT = Gauge(
+    "eoe_emergency_halt",
+    "1 while an emergency halt is in force, labelled with its reason; 0 with reason none",
+    ["reason"],
+)
 WORKFLOWS = Gauge("eoe_workflows", "OrchestrationWorkflows by phase", ["phase"])
 WORKFLOW_QUEUE_LENGTH = Gauge(
     "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"
@@ -89,3 +94,24 @@ def forget_service(namespace: str, service: str) -> None:
     if previous is not None:
         with contextlib.suppress(KeyError):
             SERVICE_HEALTH.remove(namespace, service, previous.value)
+
+
+_halt_reason: list[str] = []
+
+
+def set_emergency_halt(reason: str | None) -> None:
+    """One series: the reason in force with 1, or ``none`` with 0 (dashboards and alerts
+    always find the series)."""
+    for old in _halt_reason:
+        with contextlib.suppress(KeyError):
+            EMERGENCY_HALT.remove(old)
+    _halt_reason.clear()
+    label = reason or "none"
+    EMERGENCY_HALT.labels(label).set(1 if reason else 0)
+    _halt_reason.append(label)
+
+
+# Set by leadership.py (and by `run` without leader election, where the one instance leads).
+LEADER = Gauge(
+    "eoe_leader", "1 while this instance holds the leader-election Lease and acts; 0 on a standby"
+)

@@ -21,6 +21,7 @@ import kopf
 import prometheus_client
 from kubernetes_asyncio import client
 
+from orchestration_engine import metrics
 from orchestration_engine.actions.base import ActionDeps
 from orchestration_engine.actions.job import delete_workflow_jobs
 from orchestration_engine.actions.registry import run_action
@@ -43,6 +44,8 @@ from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.engine_keeper import EngineKeeper
 from orchestration_engine.monitoring.failover import ServiceFailover
+from orchestration_engine.monitoring.halt_response import HaltResponse
+from orchestration_engine.monitoring.notifier import WebhookNotifier
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
 from orchestration_engine.monitoring.targets import ProbeTarget
@@ -101,6 +104,7 @@ async def operate(
     api = await make_api_client()
     orchestration_id = orchestration_id or uuid.uuid4().hex
     keeper: EngineKeeper
+    controller: WorkflowController
     store = StoreWriter(
         settings.database_url,
         on_degraded_change=lambda degraded, message: keeper.store_changed(degraded, message),
@@ -132,15 +136,24 @@ async def operate(
         rows=store,
         orchestration_id=orchestration_id,
         interval_override=settings.monitoring_interval,
+        events=events,
+        workflow_facts=lambda now: controller.facts(now),
+        settle_seconds=settings.halt_settle_seconds,
+        halt_enabled_override=settings.emergency_halt,
     )
     actions_http = httpx.AsyncClient(timeout=30.0, follow_redirects=False)
+    failover = ServiceFailover(api, monitor, lambda: float(keeper.spec.failover_timeout_seconds))
     deps = ActionDeps(
         api=api,
         http=actions_http,
         health=monitor.health_of,
         service=monitor.spec_of,
-        failover=ServiceFailover(api, monitor, lambda: float(keeper.spec.failover_timeout_seconds)),
+        failover=failover,
     )
+    notifier = WebhookNotifier(api, actions_http, lambda: keeper.spec.notification)
+    halt_response = HaltResponse(api, monitor, workload_cache, failover, notifier.notify)
+    keeper.halt_listeners.append(halt_response)
+    metrics.set_emergency_halt(None)
     controller = WorkflowController(
         statuses=statuses,
         events=events,
@@ -149,9 +162,11 @@ async def operate(
         health=monitor.health_of,
         cleanup=lambda namespace, uid: delete_workflow_jobs(api, namespace, uid),
         rows=WorkflowRows(store, orchestration_id),
+        on_change=keeper.poke,
     )
     keeper.listeners.append(controller.engine_changed)
     monitor.health_listeners.append(lambda _key: controller.services_changed())
+    monitor.health_listeners.append(lambda _key: keeper.poke())
     # Complete pictures before the first handler runs (see monitoring/workloads.py): the
     # engine's limits and every workflow, so no admission is decided on half a listing.
     await workload_cache.prime(api, settings.namespaces)
@@ -159,6 +174,7 @@ async def operate(
     await ensure_engine(CustomObjects(api))
     await prime_engine(CustomObjects(api), keeper)
     await prime_workflows(api, settings.namespaces, controller)
+    keeper.initialized = True
     memo = kopf.Memo(
         monitor=monitor,
         events=events,
@@ -203,6 +219,8 @@ async def operate(
         await statuses.stop()
         await events.stop()
         await store.stop()
+        await halt_response.close()
+        await notifier.close()
         await prober.close()
         await actions_http.aclose()
         await api.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_DATABASE_URL = "sqlite:///./orchestration.db"
 
@@ -41,6 +41,30 @@ class OperatorSettings(BaseModel):
     # Raw checks older than this are rolled up into hourly rows; roll-ups are kept longer.
     check_retention_days: float = Field(default=7, gt=0)
     rollup_retention_days: float = Field(default=90, gt=0)
+    # An automatic emergency halt clears once its cause has been gone this long (no flapping).
+    halt_settle_seconds: float = Field(default=60.0, gt=0)
+    # Overrides the engine's emergencyHaltEnabled when set (None: the engine's spec decides).
+    emergency_halt: bool | None = None
+
+    # Leader election on a Lease (leadership.py). Off by default, as kubebuilder scaffolds it:
+    # one replica needs none, and the chart turns it on when it runs two.
+    leader_election: bool = False
+    # None: POD_NAMESPACE (the chart sets it from the downward API), else "default".
+    leader_election_namespace: str | None = None
+    leader_election_id: str = Field(default="orchestration-engine-leader", min_length=1)
+    lease_duration_seconds: float = Field(default=15, gt=0)
+    renew_deadline_seconds: float = Field(default=10, gt=0)
+    retry_period_seconds: float = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _leader_election_timings(self) -> OperatorSettings:
+        # A leader stands down at the renew deadline; only a lease that lasts longer than that
+        # keeps a standby from taking over while the old leader still acts.
+        if not self.renew_deadline_seconds < self.lease_duration_seconds:
+            raise ValueError("renew_deadline_seconds must be less than lease_duration_seconds")
+        if not self.retry_period_seconds < self.renew_deadline_seconds:
+            raise ValueError("retry_period_seconds must be less than renew_deadline_seconds")
+        return self
 
     @property
     def clusterwide(self) -> bool:
@@ -93,6 +117,10 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> O
         merged.update(from_config_file(Path(config_path)))
     merged.update(from_environment(env))
     merged.update({k: v for k, v in flags.items() if v is not None and v != []})
+    # A default, not an override: POD_NAMESPACE is always set in the pod, and an explicit
+    # namespace in the config file must still win over it.
+    if merged.get("leader_election_namespace") is None:
+        merged["leader_election_namespace"] = env.get("POD_NAMESPACE") or "default"
     try:
         return OperatorSettings.model_validate(merged)
     except ValidationError as error:

@@ -1,9 +1,9 @@
 """`make bench`: every benchmark in one command; writes docs/benchmarks.md.
 
 Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"; empty: skip), BENCH_WINDOW_SECONDS
-(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_STORE (1; 0: skip).
-Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), the
-metrics store (bench_store).
+(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip).
+Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
+election's takeover (bench_takeover), the metrics store (bench_store).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_services
 import bench_store
+import bench_takeover
 import bench_workflows
 from support import ROOT, LocalControlPlane, apply_crds, machine
 
@@ -39,6 +40,11 @@ def main() -> int:
             if os.environ.get("BENCH_WORKFLOWS", "1") == "1"
             else None
         )
+        takeover = (
+            bench_takeover.run(control_plane.kubeconfig, api)
+            if os.environ.get("BENCH_TAKEOVER", "1") == "1"
+            else None
+        )
     store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
 
     report = [
@@ -53,6 +59,7 @@ def main() -> int:
         "",
         bench_services.markdown(services),
         bench_workflows.markdown(workflows) if workflows else "",
+        bench_takeover.markdown(takeover) if takeover else "",
         bench_store.markdown(store) if store else "",
     ]
     notes = ROOT / "docs" / "benchmark-notes.md"

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from orchestration_engine.api.base import Model, StatusModel
-from orchestration_engine.api.common import Conditions, ResourceAmounts
+from orchestration_engine.api.common import Conditions, ObjectName, ResourceAmounts
 
 KIND = "OrchestrationEngine"
 PLURAL = "orchestrationengines"
@@ -49,6 +49,22 @@ class Thresholds(Model):
     failed_workflows_percent: float = Field(default=30, gt=0, le=100)
 
 
+class SecretKeyRef(Model):
+    """A key of a Secret; the engine is cluster-scoped, so the Secret's namespace is named."""
+
+    namespace: ObjectName
+    name: ObjectName
+    key: str = Field(min_length=1, max_length=253)
+
+
+class Notification(Model):
+    """Where the emergency halt is announced: a POST of a small JSON document."""
+
+    webhook_url: str = Field(max_length=2048, pattern=r"^https?://[^\s/]+")
+    # Sent as ``Authorization: Bearer <token>``; read when sending, never logged.
+    token_secret_ref: SecretKeyRef | None = None
+
+
 def _default_capacity() -> ResourceAmounts:
     return ResourceAmounts(cpu="16", memory="64Gi")
 
@@ -74,6 +90,7 @@ class EngineSpec(Model):
     # Why a manual halt was asked for; `orchestration-engine halt --reason` sets it.
     halt_reason: str | None = Field(default=None, max_length=1024)
     thresholds: Thresholds = Field(default_factory=Thresholds, json_schema_extra={"default": {}})
+    notification: Notification | None = None
 
 
 class ServiceCounts(StatusModel):

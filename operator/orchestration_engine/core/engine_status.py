@@ -1,18 +1,19 @@
 """What the OrchestrationEngine ``default`` status says (pure).
 
-The phase follows what the operator is doing; this version knows INITIALIZING (before the
-first report), ACTIVE, EMERGENCY_HALT (a manual halt: ``spec.halt``) and COMPLETED (the
-operator stopped cleanly).
+The phase comes from core/engine_phase.py, the emergency halt from core/halt.py; this module
+puts them, the counts and the scores into the status document and its conditions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from orchestration_engine.api.engine import EnginePhase
 from orchestration_engine.core.conditions import Conditions, set_condition
+from orchestration_engine.core.engine_phase import Activity, engine_phase
+from orchestration_engine.core.halt import HaltState
 from orchestration_engine.core.scores import Scores
 
 
@@ -20,21 +21,17 @@ from orchestration_engine.core.scores import Scores
 class EngineView:
     generation: int | None
     spec_problems: tuple[str, ...]
-    halt: bool
-    halt_reason: str | None
+    halt: HaltState
     store_problem: str | None
     services: dict[str, int]
     workflows: dict[str, int]
     scores: Scores
     stopping: bool = False
+    activity: Activity = field(default_factory=Activity)
 
 
 def phase_of(view: EngineView) -> EnginePhase:
-    if view.stopping:
-        return EnginePhase.COMPLETED
-    if view.halt:
-        return EnginePhase.EMERGENCY_HALT
-    return EnginePhase.ACTIVE
+    return engine_phase(replace(view.activity, stopping=view.stopping, halted=view.halt.active))
 
 
 def render(view: EngineView, previous: Conditions, now: datetime) -> dict[str, Any]:
@@ -56,8 +53,9 @@ def render(view: EngineView, previous: Conditions, now: datetime) -> dict[str, A
         put("StoreDegraded", True, "StoreUnavailable", view.store_problem)
     else:
         put("StoreDegraded", False, "StoreHealthy", "")
-    if view.halt:
-        put("EmergencyHalt", True, "Manual", view.halt_reason or "halt requested in spec.halt")
+    halt = view.halt
+    if halt.active and halt.reason is not None:
+        put("EmergencyHalt", True, halt.reason.value, halt.message)
     else:
         put("EmergencyHalt", False, "NotHalted", "")
     scores = view.scores

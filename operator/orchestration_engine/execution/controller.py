@@ -24,10 +24,18 @@ from typing import Any, Protocol
 from orchestration_engine import metrics
 from orchestration_engine.api.common import Priority
 from orchestration_engine.api.service import Health
-from orchestration_engine.api.workflow import PLURAL, WorkflowPhase, WorkflowStatus
+from orchestration_engine.api.workflow import (
+    PLURAL,
+    StepAction,
+    WorkflowPhase,
+    WorkflowStatus,
+    WorkflowType,
+)
 from orchestration_engine.core import dag, workflow_run
+from orchestration_engine.core.halt import WORKFLOW_WINDOW_SECONDS
 from orchestration_engine.core.scheduler import Key, Limits, Resources, Wait, schedule
 from orchestration_engine.core.workflow_conditions import workflow_conditions
+from orchestration_engine.core.workflow_facts import WorkflowFacts
 from orchestration_engine.core.workflow_run import RUNNING_PHASES, TERMINAL_PHASES
 from orchestration_engine.execution.record import (
     WorkflowRecord,
@@ -88,6 +96,7 @@ class WorkflowController(Lifecycle):
         health: Callable[[str, str], Health | None],
         cleanup: Callable[[str, str], Awaitable[int]],
         rows: PhaseSink | None = None,
+        on_change: Callable[[], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -98,6 +107,7 @@ class WorkflowController(Lifecycle):
         self.health = health
         self.cleanup = cleanup
         self.rows = rows
+        self.on_change = on_change or (lambda: None)
         self._now = now
         self._monotonic = monotonic
         self.records: dict[Key, WorkflowRecord] = {}
@@ -399,8 +409,34 @@ class WorkflowController(Lifecycle):
             )
         if self.rows is not None:
             self.rows.workflow(record)
+        self.on_change()
 
     # --- for the engine and the report ---------------------------------------------------
+
+    def facts(self, now: datetime) -> WorkflowFacts:
+        """What runs now, and how the workflows of the halt's window ended."""
+        running = maintenance = failovers = scaling = finished = failed = 0
+        longest: float | None = None
+        for key, record in self.records.items():
+            status, spec = record.status, record.spec
+            runner = self.runners.get(key)
+            if runner is not None:
+                running += 1
+                if spec is not None and spec.workflow_type is WorkflowType.MAINTENANCE:
+                    maintenance += 1
+                for action in runner.executing_actions():
+                    failovers += action in (StepAction.FAILOVER, StepAction.FAILBACK)
+                    scaling += action is StepAction.SCALE
+                if status.started_at is not None:
+                    age = (now - status.started_at).total_seconds()
+                    longest = age if longest is None else max(longest, age)
+            elif status.phase in TERMINAL_PHASES and status.finished_at is not None:
+                if status.phase == WorkflowPhase.CANCELLED:
+                    continue
+                if (now - status.finished_at).total_seconds() <= WORKFLOW_WINDOW_SECONDS:
+                    finished += 1
+                    failed += status.phase in (WorkflowPhase.FAILED, WorkflowPhase.ROLLED_BACK)
+        return WorkflowFacts(running, maintenance, failovers, scaling, finished, failed, longest)
 
     def running_resources(self) -> Resources:
         return sum(

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from orchestration_engine.actions.base import StepContext, StepFailed
 from orchestration_engine.api.service import Health
-from orchestration_engine.api.workflow import Step, WorkflowPhase, WorkflowSpec, WorkflowStatus
+from orchestration_engine.api.workflow import (
+    Step,
+    StepAction,
+    WorkflowPhase,
+    WorkflowSpec,
+    WorkflowStatus,
+)
 from orchestration_engine.core import workflow_run
 from orchestration_engine.core.workflow_conditions import workflow_conditions
 from orchestration_engine.core.workflow_run import Launch, Stage
@@ -80,6 +86,14 @@ class WorkflowRunner:
         self._stage_of: dict[str, Stage] = {}
         self._poke = asyncio.Event()
         self._written: dict[str, Any] | None = None
+
+    def executing_actions(self) -> list[StepAction]:
+        """The actions of the steps executing now (for the engine's phase)."""
+        found: list[StepAction] = []
+        for name, stage in self._stage_of.items():
+            steps = self.spec.steps if stage is Stage.MAIN else self.spec.rollback
+            found.extend(s.action for s in steps if s.name == name)
+        return found
 
     def poke(self) -> None:
         """Something outside changed (spec, halt, a service's health): decide again."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +20,20 @@ from typing import Any
 import psutil
 from pydantic import ValidationError
 
+from orchestration_engine import metrics
 from orchestration_engine.api import errors
-from orchestration_engine.api.common import Priority
-from orchestration_engine.api.engine import PLURAL, SINGLETON_NAME, EngineSpec
+from orchestration_engine.api.common import API_VERSION, Priority
+from orchestration_engine.api.engine import KIND, PLURAL, SINGLETON_NAME, EngineSpec, HaltReason
 from orchestration_engine.api.service import Health
-from orchestration_engine.core.engine_status import EngineView, render
+from orchestration_engine.core import halt as halt_rules
+from orchestration_engine.core.conditions import find_condition
+from orchestration_engine.core.engine_phase import Activity
+from orchestration_engine.core.engine_status import EngineView, phase_of, render
+from orchestration_engine.core.halt import HaltInputs, HaltState
 from orchestration_engine.core.scores import ServiceFacts, compute
-from orchestration_engine.monitoring.service_monitor import ServiceMonitor, StatusSink
+from orchestration_engine.core.workflow_facts import WorkflowFacts
+from orchestration_engine.kube.events import ObjectRef
+from orchestration_engine.monitoring.service_monitor import EventSink, ServiceMonitor, StatusSink
 from orchestration_engine.monitoring.store_sink import RowSink
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
 
@@ -43,6 +50,11 @@ class EngineKeeper:
         rows: RowSink | None,
         orchestration_id: str,
         interval_override: int | None = None,
+        events: EventSink | None = None,
+        workflow_facts: Callable[[datetime], WorkflowFacts] | None = None,
+        settle_seconds: float = halt_rules.DEFAULT_SETTLE_SECONDS,
+        halt_enabled_override: bool | None = None,
+        host_usage: Callable[[], tuple[float, float]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.statuses = statuses
@@ -63,6 +75,20 @@ class EngineKeeper:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._process = psutil.Process()
+        self.events = events
+        self.workflow_facts = workflow_facts or (lambda _now: WorkflowFacts())
+        self.settle_seconds = settle_seconds
+        self.halt_enabled_override = halt_enabled_override
+        self.host_usage = host_usage or _host_usage
+        self.halt = HaltState()
+        self.initialized = False
+        self.uid = ""
+        self._cpu: deque[float] = deque(maxlen=halt_rules.RESOURCE_SAMPLES)
+        self._memory: deque[float] = deque(maxlen=halt_rules.RESOURCE_SAMPLES)
+        self._last_sample = -float("inf")
+        self._phase: str | None = None
+        # Called with the new state whenever the halt is raised or cleared.
+        self.halt_listeners: list[Callable[[HaltState], None]] = []
         # Called when the spec changes (limits, halt): the workflow controller listens.
         self.listeners: list[Callable[[], None]] = []
 
@@ -82,21 +108,96 @@ class EngineKeeper:
         first = not self.exists
         self.exists = True
         self.generation = meta.get("generation")
+        self.uid = str(meta.get("uid", ""))
         if first:
             self.conditions = list((body.get("status") or {}).get("conditions") or [])
+            self.halt = _restored_halt(self.conditions)
         try:
             self.spec, self.spec_problems = EngineSpec.model_validate(body.get("spec") or {}), ()
         except ValidationError as error:
             self.spec_problems = tuple(errors.describe(error))
         self._wakeup.set()
+        self.evaluate_halt(self.service_facts())
         self.publish()
         for listener in self.listeners:
             listener()
 
     @property
     def halted(self) -> bool:
-        """An emergency halt is in force (for now only the manual one, ``spec.halt``)."""
-        return self.exists and self.spec.halt
+        return self.halt.active
+
+    def poke(self) -> None:
+        """Something the halt or the phase depends on changed: run a round now."""
+        self._wakeup.set()
+
+    # --- the emergency halt --------------------------------------------------------------
+
+    def _sample_host(self) -> None:
+        """One CPU and memory sample per monitoring interval, however often rounds run."""
+        moment = time.monotonic()
+        if moment - self._last_sample < self.interval * 0.9:
+            return
+        self._last_sample = moment
+        cpu, memory = self.host_usage()
+        self._cpu.append(cpu)
+        self._memory.append(memory)
+
+    def halt_inputs(self, facts: list[ServiceFacts], workflows: WorkflowFacts) -> HaltInputs:
+        known = [f for f in facts if f.health is not Health.UNKNOWN]
+        thresholds = self.spec.thresholds
+        return HaltInputs(
+            enabled=self.spec.emergency_halt_enabled
+            if self.halt_enabled_override is None
+            else self.halt_enabled_override,
+            manual=self.spec.halt,
+            manual_message=self.spec.halt_reason,
+            resource_percent=thresholds.resource_percent,
+            failed_services_percent=thresholds.failed_services_percent,
+            failed_workflows_percent=thresholds.failed_workflows_percent,
+            cpu_samples=tuple(self._cpu),
+            memory_samples=tuple(self._memory),
+            services_known=len(known),
+            services_failed=sum(1 for f in known if f.health is Health.FAILED),
+            workflows_finished=workflows.finished_recent,
+            workflows_failed=workflows.failed_recent,
+            longest_running_s=workflows.longest_running_s,
+            max_duration_s=float(self.spec.max_orchestration_duration_seconds),
+        )
+
+    def evaluate_halt(self, facts: list[ServiceFacts]) -> WorkflowFacts:
+        now = self._now()
+        workflows = self.workflow_facts(now)
+        if not self.exists:
+            return workflows
+        before = self.halt
+        self.halt = halt_rules.evaluate(
+            self.halt_inputs(facts, workflows), before, now, settle_s=self.settle_seconds
+        )
+        if self.halt.active != before.active or (
+            self.halt.active and self.halt.reason != before.reason
+        ):
+            self._announce_halt(before)
+        return workflows
+
+    def _announce_halt(self, before: HaltState) -> None:
+        state = self.halt
+        metrics.set_emergency_halt(state.reason.value if state.active and state.reason else None)
+        if self.events is not None:
+            ref = ObjectRef(API_VERSION, KIND, "", SINGLETON_NAME, self.uid)
+            if state.active:
+                reason = state.reason.value if state.reason else "Unknown"
+                self.events.record(ref, "Warning", "EmergencyHalt", f"{reason}: {state.message}")
+            else:
+                self.events.record(ref, "Normal", "EmergencyHaltCleared", before.message)
+        log.warning(
+            "emergency halt %s: %s",
+            "raised" if state.active else "cleared",
+            state.message or before.message,
+        )
+        for listener in self.halt_listeners:
+            listener(state)
+        for changed in self.listeners:
+            changed()
 
     def store_changed(self, degraded: bool, message: str) -> None:
         self.store_problem = message if degraded else None
@@ -129,19 +230,29 @@ class EngineKeeper:
             )
         return facts
 
-    def view(self, facts: list[ServiceFacts]) -> EngineView:
+    def view(self, facts: list[ServiceFacts], workflows: WorkflowFacts | None = None) -> EngineView:
         healths = Counter(f.health for f in facts)
         services = {"total": len(facts)} | {h.value.lower(): healths[h] for h in Health}
+        running = workflows or self.workflow_facts(self._now())
         return EngineView(
             generation=self.generation,
             spec_problems=self.spec_problems,
-            halt=self.spec.halt,
-            halt_reason=self.spec.halt_reason,
+            halt=self.halt,
             store_problem=self.store_problem,
             services=services,
             workflows=self.workflows.counts(),
             scores=compute(facts),
             stopping=self.stopping,
+            activity=Activity(
+                initialized=self.initialized,
+                failovers=running.failovers,
+                scaling=running.scaling,
+                maintenance_workflows=running.maintenance,
+                running_workflows=running.running,
+                unhealthy_services=sum(
+                    1 for f in facts if f.health not in (Health.HEALTHY, Health.UNKNOWN)
+                ),
+            ),
         )
 
     def publish(self, view: EngineView | None = None) -> dict[str, Any] | None:
@@ -150,6 +261,12 @@ class EngineKeeper:
         view = view or self.view(self.service_facts())
         status = render(view, self.conditions, self._now())
         self.conditions = status["conditions"]
+        phase = phase_of(view).value
+        if phase != self._phase:
+            if self._phase is not None and self.events is not None:
+                ref = ObjectRef(API_VERSION, KIND, "", SINGLETON_NAME, self.uid)
+                self.events.record(ref, "Normal", "PhaseChanged", f"{self._phase} -> {phase}")
+            self._phase = phase
         if status != self._written:
             self._written = status
             self.statuses.submit(PLURAL, "", SINGLETON_NAME, status)
@@ -205,7 +322,9 @@ class EngineKeeper:
             try:
                 # One pass over the services serves both the status and the store's row.
                 facts = self.service_facts()
-                view = self.view(facts)
+                self._sample_host()
+                workflows = self.evaluate_halt(facts)
+                view = self.view(facts, workflows)
                 self.publish(view)
                 self.record_metrics(view, facts)
             except Exception:  # one bad round must not end the engine's reporting
@@ -215,3 +334,20 @@ class EngineKeeper:
                 await asyncio.wait_for(
                     self._wakeup.wait(), max(0.1, self.interval - (time.monotonic() - started))
                 )
+
+
+def _host_usage() -> tuple[float, float]:
+    """CPU percent since the previous call, and memory percent, of the whole host."""
+    return psutil.cpu_percent(interval=None), psutil.virtual_memory().percent
+
+
+def _restored_halt(conditions: list[dict[str, Any]]) -> HaltState:
+    """A halt raised before a restart stays until its cause has been gone a settle period."""
+    found = find_condition(conditions, "EmergencyHalt")
+    if found is None or found.get("status") != "True":
+        return HaltState()
+    try:
+        reason = HaltReason(str(found.get("reason")))
+    except ValueError:
+        return HaltState()
+    return HaltState(True, reason, str(found.get("message") or ""))
