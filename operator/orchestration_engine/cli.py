@@ -123,6 +123,13 @@ def run(
             help="An automatic emergency halt clears after its cause is gone this long (60)."
         ),
     ] = None,
+    probe_process: Annotated[
+        bool | None,
+        typer.Option(
+            "--probe-process/--no-probe-process",
+            help="Run HTTP and TCP checks in a child process of their own (on).",
+        ),
+    ] = None,
     emergency_halt: Annotated[
         bool | None,
         typer.Option(
@@ -170,6 +177,7 @@ def run(
                 "retry_period_seconds": retry_period_seconds,
                 "halt_settle_seconds": halt_settle_seconds,
                 "emergency_halt": emergency_halt,
+                "probe_process": probe_process,
             }
         )
     except SettingsError as error:

@@ -48,11 +48,13 @@ from orchestration_engine.monitoring.halt_response import HaltResponse
 from orchestration_engine.monitoring.notifier import WebhookNotifier
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
-from orchestration_engine.monitoring.targets import ProbeTarget
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
 from orchestration_engine.monitoring.workloads import DiscoveredServices, WorkloadCache
 from orchestration_engine.probes.http import HttpProber
+from orchestration_engine.probes.remote import RemoteProbeScheduler
+from orchestration_engine.probes.routing import RoutingScheduler
 from orchestration_engine.probes.scheduler import ProbeScheduler
+from orchestration_engine.probes.target import ProbeTarget
 from orchestration_engine.settings import OperatorSettings
 from orchestration_engine.store.retention import RetentionTask
 from orchestration_engine.store.writer import StoreWriter
@@ -118,10 +120,18 @@ async def operate(
         on_result=lambda key, result: monitor.on_result(key, result),
         max_concurrency=settings.max_concurrent_checks,
     )
+    remote: RemoteProbeScheduler | None = None
+    routed: ProbeScheduler[tuple[str, str], ProbeTarget] | RoutingScheduler = scheduler
+    if settings.probe_process:
+        remote = RemoteProbeScheduler(
+            lambda key, result: monitor.on_result(key, result),
+            max_connections=settings.max_concurrent_checks,
+        )
+        routed = RoutingScheduler(network=remote, local=scheduler)
     workload_cache = WorkloadCache()
     discovered = DiscoveredServices()
     monitor = ServiceMonitor(
-        scheduler=scheduler,
+        scheduler=routed,
         statuses=statuses,
         events=events,
         checks=StoreSink(store, orchestration_id),
@@ -153,6 +163,7 @@ async def operate(
     notifier = WebhookNotifier(api, actions_http, lambda: keeper.spec.notification)
     halt_response = HaltResponse(api, monitor, workload_cache, failover, notifier.notify)
     keeper.halt_listeners.append(halt_response)
+    keeper.round_listeners.append(halt_response.on_round)
     metrics.set_emergency_halt(None)
     controller = WorkflowController(
         statuses=statuses,
@@ -189,6 +200,8 @@ async def operate(
     await statuses.start()
     await events.start()
     await scheduler.start()
+    if remote is not None:
+        await remote.start()
     await keeper.start()
     await controller.start()
     retention = RetentionTask(
@@ -215,6 +228,8 @@ async def operate(
         await retention.stop()
         await controller.stop()
         await scheduler.stop()
+        if remote is not None:
+            await remote.stop()
         await keeper.stop()  # publishes COMPLETED
         await statuses.stop()
         await events.stop()

@@ -38,6 +38,9 @@ class OperatorSettings(BaseModel):
     # Also the HTTP connection pool's size: more checks in flight than connections would only
     # queue inside httpcore, whose pool rescans its queue on every change (quadratic).
     max_concurrent_checks: int = Field(default=32, ge=1)
+    # HTTP and TCP checks run in a child process of their own (probes/worker.py), away from
+    # the operator's collector pauses and scrapes; off: in the operator's own event loop.
+    probe_process: bool = True
     # Raw checks older than this are rolled up into hourly rows; roll-ups are kept longer.
     check_retention_days: float = Field(default=7, gt=0)
     rollup_retention_days: float = Field(default=90, gt=0)

@@ -23,13 +23,17 @@ ENGINES = "orchestrationengines"
 SETTLE_SECONDS = 4
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def halt_operator(
-    control_plane: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
+    control_plane: Any, crds: None, namespace: str, tmp_path: Any
 ) -> Iterator[OperatorProcess]:
+    """An operator of the test's namespace alone: other tests leave FAILED services behind
+    in namespaces that never finish terminating, and the halt counts what it watches."""
     process = OperatorProcess(
         control_plane.kubeconfig,
-        tmp_path_factory.mktemp("halt-operator"),
+        tmp_path / "halt-operator",
+        "--namespace",
+        namespace,
         "--monitoring-interval-seconds",
         "1",
         "--halt-settle-seconds",
@@ -274,3 +278,94 @@ def test_bad_engine_settings_are_rejected(custom: Any, spec: dict[str, Any], nam
         patch_engine(custom, spec)
     assert raised.value.status == 422
     assert named in raised.value.body
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+            },
+        },
+    }
+
+
+def test_the_halt_fails_over_failed_services_and_scales_critical_ones_once(
+    custom: Any, kube_api: Any, namespace: str, engine_spec: None
+) -> None:
+    from kubernetes import client
+
+    apps, core = client.AppsV1Api(kube_api), client.CoreV1Api(kube_api)
+    for name, replicas in (("api", 2), ("api-standby", 0), ("core", 2)):
+        apps.create_namespaced_deployment(namespace, deployment(name, replicas))
+    core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]},
+        },
+    )
+    services = {
+        # No kubelet: no replica is ever ready, so both services are FAILED.
+        "api": {
+            "workloadRef": {"kind": "Deployment", "name": "api"},
+            "failover": {
+                "standbyRef": {"kind": "Deployment", "name": "api-standby"},
+                "serviceRef": {"name": "api"},
+            },
+        },
+        "core": {
+            "priority": "CRITICAL",
+            "workloadRef": {"kind": "Deployment", "name": "core"},
+            "scaling": {"minReplicas": 1, "maxReplicas": 3},
+        },
+    }
+    for name, spec in services.items():
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "orchestratedservices",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "OrchestratedService",
+                "metadata": {"name": name},
+                "spec": spec,
+            },
+        )
+    wait_halt(custom, "ServiceFailures")
+    wait_for(
+        lambda: (
+            core.read_namespaced_service("api", namespace).spec.selector == {"app": "api-standby"}
+        ),
+        what="the Service switched to the standby",
+    )
+    assert apps.read_namespaced_deployment("api-standby", namespace).spec.replicas == 2
+    wait_for(
+        lambda: apps.read_namespaced_deployment("core", namespace).spec.replicas == 3,
+        what="the CRITICAL service scaled up by one",
+    )
+    status = wait_for(
+        lambda: (
+            (
+                s := custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "orchestratedservices", "api"
+                ).get("status", {})
+            ).get("activeTarget")
+            == "standby"
+            and s
+        ),
+        what="activeTarget standby",
+    )
+    assert status["failoverCount"] == 1
+    time.sleep(3)  # several more engine rounds: the scale-up is once per halt
+    assert apps.read_namespaced_deployment("core", namespace).spec.replicas == 3
+    for name in services:
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, "orchestratedservices", name
+        )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from orchestration_engine.monitoring.targets import ProbeTarget
 from orchestration_engine.probes.http import HttpProber
 from orchestration_engine.probes.result import CheckResult
+from orchestration_engine.probes.target import ProbeTarget
 from orchestration_engine.probes.tcp import check_tcp
 
 Key = tuple[str, str]

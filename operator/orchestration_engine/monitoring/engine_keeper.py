@@ -89,6 +89,9 @@ class EngineKeeper:
         self._phase: str | None = None
         # Called with the new state whenever the halt is raised or cleared.
         self.halt_listeners: list[Callable[[HaltState], None]] = []
+        # Called with the halt's state after every round (what the halt asks for is redone
+        # while it lasts: a service may fail after the halt was raised).
+        self.round_listeners: list[Callable[[HaltState], None]] = []
         # Called when the spec changes (limits, halt): the workflow controller listens.
         self.listeners: list[Callable[[], None]] = []
 
@@ -326,6 +329,8 @@ class EngineKeeper:
                 workflows = self.evaluate_halt(facts)
                 view = self.view(facts, workflows)
                 self.publish(view)
+                for listener in self.round_listeners:
+                    listener(self.halt)
                 self.record_metrics(view, facts)
             except Exception:  # one bad round must not end the engine's reporting
                 log.exception("engine status round failed")

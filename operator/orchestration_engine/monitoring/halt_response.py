@@ -1,8 +1,9 @@
 """What the operator does when an emergency halt is raised, besides parking workflows.
 
-Per API.md: failover for FAILED services that have a standby, a bounded scale-up of CRITICAL
-services (one replica more, within ``scaling.maxReplicas``, once per halt: enough to absorb
-a neighbour's failure, too little to run away), and the notification. The workflow
+Per API.md: failover for FAILED services that have a standby (at the raise and again every
+engine round while the halt lasts, for services that fail later), a bounded scale-up of
+CRITICAL services (one replica more, within ``scaling.maxReplicas``, once per halt: enough
+to absorb a neighbour's failure, too little to run away), and the notification. The workflow
 controller parks non-CRITICAL workflows itself when it sees the halt.
 """
 
@@ -45,6 +46,7 @@ class HaltResponse:
         self.notify = notify
         self._tasks: set[asyncio.Task[None]] = set()
         self._active = False
+        self._failing_over: asyncio.Task[None] | None = None
 
     def __call__(self, state: HaltState) -> None:
         """A halt listener: the halt was raised, changed its reason, or cleared."""
@@ -62,7 +64,15 @@ class HaltResponse:
             task.add_done_callback(self._tasks.discard)
         self._active = state.active
 
+    def on_round(self, state: HaltState) -> None:
+        """Every engine round while halted: fail over services that have failed since."""
+        if state.active and self._failing_over is None:
+            self._failing_over = asyncio.create_task(self._fail_over(), name="halt-failover")
+            self._failing_over.add_done_callback(lambda _t: setattr(self, "_failing_over", None))
+
     async def close(self) -> None:
+        if self._failing_over is not None:
+            self._failing_over.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -44,8 +44,8 @@ from orchestration_engine.core.service_status import (
 from orchestration_engine.core.uptime import UptimeWindow
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.monitoring.store_sink import ServiceSnapshot
-from orchestration_engine.monitoring.targets import ProbeTarget, period_of, target_of
 from orchestration_engine.probes.result import CheckResult
+from orchestration_engine.probes.target import ProbeTarget, period_of, target_of
 
 log = logging.getLogger(__name__)
 
