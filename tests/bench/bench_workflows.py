@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from support import OperatorProcess, percentile
+from support import OperatorProcess, percentile, tree_cpu_seconds, tree_rss_mb
 
 GROUP, VERSION, PLURAL = "orchestration.eoe.dev", "v1alpha1", "orchestrationworkflows"
 LATENCY_SAMPLES = 200
@@ -143,9 +143,8 @@ def set_halt(custom: Any, halt: bool) -> None:
 
 
 def sample(process: psutil.Process, results: WorkflowResults, part: str) -> None:
-    results.rss_mb[part] = process.memory_info().rss / 2**20
-    times = process.cpu_times()
-    results.cpu_seconds[part] = times.user + times.system
+    results.rss_mb[part] = tree_rss_mb(process)
+    results.cpu_seconds[part] = tree_cpu_seconds(process)
 
 
 def measure_latency(

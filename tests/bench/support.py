@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,3 +108,26 @@ def histogram_quantile(
             return previous_le + (le - previous_le) * fraction
         previous_le, previous_count = le, count
     return previous_le
+
+
+def tree_cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of a process and its live children (the probe worker)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def tree_rss_mb(process: psutil.Process) -> float:
+    """Resident memory of a process and its live children, in MiB."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total / 2**20

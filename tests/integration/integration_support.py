@@ -68,3 +68,17 @@ def wait_for(
             return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
+
+
+def engine(custom: Any) -> dict[str, Any]:
+    """The OrchestrationEngine ``default`` as stored."""
+    return custom.get_cluster_custom_object(  # type: ignore[no-any-return]
+        GROUP, VERSION, "orchestrationengines", "default"
+    )
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    """One condition of an object's status, or {} when it has none of that type."""
+    return next(
+        (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {}
+    )

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, wait_for
-from workflow_support import create, delay, wait_phase, workflow
+from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
+from workflow_support import create, create_service, delay, wait_phase, workflow
 
 pytestmark = pytest.mark.cluster
 
@@ -45,10 +45,6 @@ def halt_operator(
         yield process
     finally:
         process.stop()
-
-
-def engine(custom: Any) -> dict[str, Any]:
-    return custom.get_cluster_custom_object(GROUP, VERSION, ENGINES, "default")  # type: ignore[no-any-return]
 
 
 def halt_condition(custom: Any) -> dict[str, Any]:
@@ -104,22 +100,16 @@ def test_failed_services_raise_the_halt_and_their_recovery_clears_it(
 ) -> None:
     port = closed_port()
     for name in ("down-1", "down-2"):
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+        create_service(
+            custom,
             namespace,
-            "orchestratedservices",
+            name,
             {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name},
-                "spec": {
-                    "healthCheck": {
-                        "tcp": {"host": "127.0.0.1", "port": port},
-                        "periodSeconds": 1,
-                        "failureThreshold": 1,
-                    }
-                },
+                "healthCheck": {
+                    "tcp": {"host": "127.0.0.1", "port": port},
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                }
             },
         )
     raised = wait_halt(custom, "ServiceFailures")
@@ -326,18 +316,7 @@ def test_the_halt_fails_over_failed_services_and_scales_critical_ones_once(
         },
     }
     for name, spec in services.items():
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "orchestratedservices",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name},
-                "spec": spec,
-            },
-        )
+        create_service(custom, namespace, name, spec)
     wait_halt(custom, "ServiceFailures")
     wait_for(
         lambda: (

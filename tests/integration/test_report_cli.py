@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from integration_support import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, condition, engine, wait_for
 from test_services import Endpoint, Services, http_check, service
 
 
@@ -76,16 +76,6 @@ def endpoint() -> Iterator[Endpoint]:
     server = Endpoint()
     yield server
     server.close()
-
-
-def engine(custom: Any) -> dict[str, Any]:
-    return custom.get_cluster_custom_object(GROUP, VERSION, "orchestrationengines", "default")  # type: ignore[no-any-return]
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next(
-        (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {}
-    )
 
 
 def test_report_joins_cluster_and_store(

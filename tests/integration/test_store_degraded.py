@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import OperatorProcess, condition, engine, wait_for
 from test_services import Endpoint, Services, http_check, service
 
 
@@ -17,18 +17,6 @@ def endpoint() -> Iterator[Endpoint]:
     server = Endpoint()
     yield server
     server.close()
-
-
-def engine(custom: Any) -> dict[str, Any]:
-    return custom.get_cluster_custom_object(  # type: ignore[no-any-return]
-        GROUP, VERSION, "orchestrationengines", "default"
-    )
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next(
-        (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {}
-    )
 
 
 def test_unwritable_store_is_degraded_and_reconciling_goes_on(

@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 import pytest
 from integration_support import GROUP, VERSION
+from workflow_support import create_service
 
 from orchestration_engine.actions.base import (
     STEP_LABEL,
@@ -402,18 +403,7 @@ async def test_patch_an_orchestrated_service(
     from kubernetes import client
 
     custom = client.CustomObjectsApi(kube_api)
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "orchestratedservices",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": "payments"},
-            "spec": {"serviceType": "web"},
-        },
-    )
+    create_service(custom, namespace, "payments", {"serviceType": "web"})
     params = patch_params(
         f"{GROUP}/{VERSION}", "OrchestratedService", "payments", {"spec": {"priority": "HIGH"}}
     )

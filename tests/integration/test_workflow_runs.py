@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 from workflow_support import (
-    JOB_TEMPLATE,
     CountingServer,
     conditions,
     create,
+    create_service,
     delay,
     finish_job,
     moment,
+    start_job_workflow,
     status,
     steps,
     wait_phase,
@@ -137,18 +138,9 @@ def test_a_failing_step_retries_then_rolls_back_in_reverse(
 def test_unmet_success_criteria_fail_the_workflow(
     module_operator: OperatorProcess, custom: Any, namespace: str
 ) -> None:
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "orchestratedservices",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": "payments"},
-            # Nothing listens on port 1: the service is not HEALTHY.
-            "spec": {"healthCheck": {"tcp": {"host": "127.0.0.1", "port": 1}}},
-        },
+    # Nothing listens on port 1: the service is not HEALTHY.
+    create_service(
+        custom, namespace, "payments", {"healthCheck": {"tcp": {"host": "127.0.0.1", "port": 1}}}
     )
     create(
         custom,
@@ -215,14 +207,7 @@ def test_a_job_step_and_deletion_cleans_up_its_job(
     from kubernetes import client
 
     batch = client.BatchV1Api(kube_api)
-    create(
-        custom,
-        namespace,
-        workflow(
-            "jobs", [{"name": "migrate", "action": "job", "params": {"template": JOB_TEMPLATE}}]
-        ),
-    )
-    job = wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")[0]
+    job = start_job_workflow(custom, kube_api, namespace, "jobs", "migrate")
     assert job.metadata.name == "jobs-migrate"
     assert job.metadata.owner_references[0].kind == "OrchestrationWorkflow"
     finish_job(kube_api, namespace, "jobs-migrate")
@@ -247,17 +232,7 @@ def test_a_job_step_and_deletion_cleans_up_its_job(
 def test_a_failed_job_fails_its_step(
     module_operator: OperatorProcess, custom: Any, kube_api: Any, namespace: str
 ) -> None:
-    from kubernetes import client
-
-    batch = client.BatchV1Api(kube_api)
-    create(
-        custom,
-        namespace,
-        workflow(
-            "badjob", [{"name": "run", "action": "job", "params": {"template": JOB_TEMPLATE}}]
-        ),
-    )
-    wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")
+    start_job_workflow(custom, kube_api, namespace, "badjob", "run")
     finish_job(kube_api, namespace, "badjob-run", succeed=False)
     final = wait_phase(custom, namespace, "badjob", {"Failed", "Succeeded"})
     assert final["phase"] == "Failed"

@@ -24,6 +24,22 @@ def workflow(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, A
     }
 
 
+def create_service(custom: Any, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    """An OrchestratedService with this spec."""
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "orchestratedservices",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "OrchestratedService",
+            "metadata": {"name": name},
+            "spec": spec,
+        },
+    )
+
+
 def delay(name: str, seconds: float, **step: Any) -> dict[str, Any]:
     return {"name": name, "action": "delay", "params": {"seconds": seconds}, **step}
 
@@ -110,6 +126,19 @@ class CountingServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def start_job_workflow(custom: Any, kube_api: Any, namespace: str, name: str, step: str) -> Any:
+    """A workflow of one ``job`` step, once its Job exists; returns the Job."""
+    from kubernetes import client
+
+    create(
+        custom,
+        namespace,
+        workflow(name, [{"name": step, "action": "job", "params": {"template": JOB_TEMPLATE}}]),
+    )
+    batch = client.BatchV1Api(kube_api)
+    return wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")[0]
 
 
 def finish_job(kube_api: Any, namespace: str, name: str, *, succeed: bool = True) -> None:
