@@ -29,12 +29,21 @@ def main() -> int:
     started = time.monotonic()
     from kubernetes import config
 
+    # One control plane per service size: deleting the previous size's objects keeps the API
+    # server and etcd busy (compaction included) into the next size's window.
+    services = []
+    for size in sizes:
+        with LocalControlPlane() as control_plane:
+            api = config.new_client_from_config(
+                config_file=str(control_plane.kubeconfig), persist_config=False
+            )
+            apply_crds(api)
+            services += bench_services.run(control_plane.kubeconfig, api, [size], window)
     with LocalControlPlane() as control_plane:
         api = config.new_client_from_config(
             config_file=str(control_plane.kubeconfig), persist_config=False
         )
         apply_crds(api)
-        services = bench_services.run(control_plane.kubeconfig, api, sizes, window) if sizes else []
         workflows = (
             bench_workflows.run(control_plane.kubeconfig, api)
             if os.environ.get("BENCH_WORKFLOWS", "1") == "1"
