@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
+from test_services import deployment
 from workflow_support import create, create_service, delay, wait_phase, workflow
 
 pytestmark = pytest.mark.cluster
@@ -268,21 +269,6 @@ def test_bad_engine_settings_are_rejected(custom: Any, spec: dict[str, Any], nam
         patch_engine(custom, spec)
     assert raised.value.status == 422
     assert named in raised.value.body
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-            },
-        },
-    }
 
 
 def test_the_halt_fails_over_failed_services_and_scales_critical_ones_once(

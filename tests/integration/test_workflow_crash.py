@@ -31,6 +31,35 @@ def kill(process: OperatorProcess) -> None:
     process.process.wait(timeout=10)
 
 
+class Restartable:
+    """The operator as one process at a time: ``crash`` SIGKILLs it and starts another."""
+
+    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
+        self.kubeconfig, self.workdir = kubeconfig, workdir
+        self.current = self._start("first")
+
+    def _start(self, name: str) -> OperatorProcess:
+        process = OperatorProcess(self.kubeconfig, self.workdir / name)
+        try:
+            process.wait_ready()
+        except Exception:
+            process.stop()
+            raise
+        return process
+
+    def crash(self) -> None:
+        kill(self.current)
+        self.current.stop()
+        self.current = self._start("second")
+
+
+@pytest.fixture
+def restartable(control_plane: Any, crds: None, tmp_path: Path) -> Iterator[Restartable]:
+    operator = Restartable(control_plane.kubeconfig, tmp_path)
+    yield operator
+    operator.current.stop()
+
+
 @pytest.fixture
 def server() -> Iterator[CountingServer]:
     counting = CountingServer()
@@ -39,59 +68,46 @@ def server() -> Iterator[CountingServer]:
 
 
 def test_sigkill_mid_workflow_runs_every_side_effect_once(
-    control_plane: Any,
-    crds: None,
+    restartable: Restartable,
     custom: Any,
     kube_api: Any,
     namespace: str,
-    tmp_path: Path,
     server: CountingServer,
 ) -> None:
     from kubernetes import client
 
     batch = client.BatchV1Api(kube_api)
-    first = OperatorProcess(control_plane.kubeconfig, tmp_path / "first")
-    second: OperatorProcess | None = None
-    try:
-        first.wait_ready()
-        create(
-            custom,
-            namespace,
-            workflow(
-                "crash",
-                [
-                    {
-                        "name": "announce",
-                        "action": "http",
-                        "params": {"url": server.url("/announce"), "method": "POST"},
-                    },
-                    {
-                        "name": "migrate",
-                        "action": "job",
-                        "params": {"template": JOB_TEMPLATE},
-                        "dependsOn": ["announce"],
-                    },
-                    {
-                        "name": "confirm",
-                        "action": "http",
-                        "params": {"url": server.url("/confirm"), "method": "POST"},
-                        "dependsOn": ["migrate"],
-                    },
-                ],
-            ),
-        )
-        wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")
-        kill(first)
-
-        second = OperatorProcess(control_plane.kubeconfig, tmp_path / "second")
-        second.wait_ready()
-        # The restarted operator adopts the Job it finds rather than making another.
-        finish_job(kube_api, namespace, "crash-migrate")
-        final = wait_phase(custom, namespace, "crash", "Succeeded", timeout=40)
-    finally:
-        first.stop()
-        if second is not None:
-            second.stop()
+    create(
+        custom,
+        namespace,
+        workflow(
+            "crash",
+            [
+                {
+                    "name": "announce",
+                    "action": "http",
+                    "params": {"url": server.url("/announce"), "method": "POST"},
+                },
+                {
+                    "name": "migrate",
+                    "action": "job",
+                    "params": {"template": JOB_TEMPLATE},
+                    "dependsOn": ["announce"],
+                },
+                {
+                    "name": "confirm",
+                    "action": "http",
+                    "params": {"url": server.url("/confirm"), "method": "POST"},
+                    "dependsOn": ["migrate"],
+                },
+            ],
+        ),
+    )
+    wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")
+    restartable.crash()
+    # The restarted operator adopts the Job it finds rather than making another.
+    finish_job(kube_api, namespace, "crash-migrate")
+    final = wait_phase(custom, namespace, "crash", "Succeeded", timeout=40)
 
     assert server.hits["/announce"] == 1
     assert server.hits["/confirm"] == 1
@@ -104,34 +120,22 @@ def test_sigkill_mid_workflow_runs_every_side_effect_once(
 
 
 def test_sigkill_during_a_delay_resumes_it_without_starting_over(
-    control_plane: Any, crds: None, custom: Any, namespace: str, tmp_path: Path
+    restartable: Restartable, custom: Any, namespace: str
 ) -> None:
-    first = OperatorProcess(control_plane.kubeconfig, tmp_path / "first")
-    second: OperatorProcess | None = None
-    try:
-        first.wait_ready()
-        create(
-            custom,
-            namespace,
-            workflow("pause", [delay("quick", 0), delay("wait", 6, dependsOn=["quick"])]),
-        )
-        wait_for(
-            lambda: (
-                steps(wait_phase(custom, namespace, "pause", "Running"))
-                .get("wait", {})
-                .get("phase")
-                == "Running"
-            ),
-            what="the delay step running",
-        )
-        kill(first)
-        second = OperatorProcess(control_plane.kubeconfig, tmp_path / "second")
-        second.wait_ready()
-        final = wait_phase(custom, namespace, "pause", "Succeeded", timeout=30)
-    finally:
-        first.stop()
-        if second is not None:
-            second.stop()
+    create(
+        custom,
+        namespace,
+        workflow("pause", [delay("quick", 0), delay("wait", 6, dependsOn=["quick"])]),
+    )
+    wait_for(
+        lambda: (
+            steps(wait_phase(custom, namespace, "pause", "Running")).get("wait", {}).get("phase")
+            == "Running"
+        ),
+        what="the delay step running",
+    )
+    restartable.crash()
+    final = wait_phase(custom, namespace, "pause", "Succeeded", timeout=30)
     waited = steps(final)["wait"]
     assert waited["attempts"] == 1
     assert steps(final)["quick"]["attempts"] == 1

@@ -59,13 +59,14 @@ class HaltResponse:
             }
         )
         if state.active and not self._active:
-            task = asyncio.create_task(self._respond(), name="halt-response")
+            task = asyncio.create_task(self._scale_up_critical(), name="halt-scale-up")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._active = state.active
 
     def on_round(self, state: HaltState) -> None:
-        """Every engine round while halted: fail over services that have failed since."""
+        """Every engine round while halted, the raise's own included: fail over the FAILED
+        services (a pass is skipped while the previous one still runs)."""
         if state.active and self._failing_over is None:
             self._failing_over = asyncio.create_task(self._fail_over(), name="halt-failover")
             self._failing_over.add_done_callback(lambda _t: setattr(self, "_failing_over", None))
@@ -76,9 +77,6 @@ class HaltResponse:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _respond(self) -> None:
-        await asyncio.gather(self._fail_over(), self._scale_up_critical())
 
     async def _fail_over(self) -> None:
         for (namespace, name), entry in list(self.monitor.entries.items()):
