@@ -65,6 +65,7 @@ demo: control-plane
 
 # Not part of `make test`: speed and memory targets are measured here, never in timed tests.
 bench: control-plane
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) tests/bench/run.py
 
 clean:

@@ -123,6 +123,10 @@ def run(
             help="An automatic emergency halt clears after its cause is gone this long (60)."
         ),
     ] = None,
+    scaling_metrics_interval_seconds: Annotated[
+        float | None,
+        typer.Option(help="How often scaling.prometheus queries run (15)."),
+    ] = None,
     probe_process: Annotated[
         bool | None,
         typer.Option(
@@ -176,6 +180,7 @@ def run(
                 "renew_deadline_seconds": renew_deadline_seconds,
                 "retry_period_seconds": retry_period_seconds,
                 "halt_settle_seconds": halt_settle_seconds,
+                "scaling_metrics_interval_seconds": scaling_metrics_interval_seconds,
                 "emergency_halt": emergency_halt,
                 "probe_process": probe_process,
             }

@@ -70,6 +70,31 @@ WORKFLOW_QUEUE_LENGTH = Gauge(
     "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"
 )
 
+FAILOVERS = Counter(
+    "eoe_failovers_total",
+    "Traffic switches of OrchestratedServices: direction failover (to the standby) or failback",
+    ["namespace", "service", "direction"],
+)
+FAILOVER_ERRORS = Counter(
+    "eoe_failover_errors_total",
+    "Failover or failback attempts that did not complete, by reason",
+    ["reason"],
+)
+SCALING_ACTIONS = Counter(
+    "eoe_scaling_actions_total",
+    "Replica changes made by the autoscaler: direction up or down",
+    ["namespace", "service", "direction"],
+)
+ANOMALIES = Counter(
+    "eoe_anomalies_detected_total",
+    "AnomalyDetected raised on a service's latency or error series",
+    ["namespace", "service"],
+)
+_PER_SERVICE_COUNTERS = (
+    (FAILOVERS, ("failover", "failback")),
+    (SCALING_ACTIONS, ("up", "down")),
+)
+
 
 # The health each service's one series carries: a series per possible health would multiply
 # the exposition (6 x services), and a scrape holds the interpreter while it renders.
@@ -94,6 +119,12 @@ def forget_service(namespace: str, service: str) -> None:
     if previous is not None:
         with contextlib.suppress(KeyError):
             SERVICE_HEALTH.remove(namespace, service, previous.value)
+    for counter, directions in _PER_SERVICE_COUNTERS:
+        for direction in directions:
+            with contextlib.suppress(KeyError):
+                counter.remove(namespace, service, direction)
+    with contextlib.suppress(KeyError):
+        ANOMALIES.remove(namespace, service)
 
 
 _halt_reason: list[str] = []

@@ -41,9 +41,11 @@ from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
+from orchestration_engine.monitoring.autoscaler import Autoscaler
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.engine_keeper import EngineKeeper
 from orchestration_engine.monitoring.failover import ServiceFailover
+from orchestration_engine.monitoring.failover_controller import FailoverController
 from orchestration_engine.monitoring.halt_response import HaltResponse
 from orchestration_engine.monitoring.notifier import WebhookNotifier
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
@@ -56,6 +58,8 @@ from orchestration_engine.probes.routing import RoutingScheduler
 from orchestration_engine.probes.scheduler import ProbeScheduler
 from orchestration_engine.probes.target import ProbeTarget
 from orchestration_engine.settings import OperatorSettings
+from orchestration_engine.store.engine import create_engine
+from orchestration_engine.store.queries import demand_history
 from orchestration_engine.store.retention import RetentionTask
 from orchestration_engine.store.writer import StoreWriter
 
@@ -161,7 +165,31 @@ async def operate(
         failover=failover,
     )
     notifier = WebhookNotifier(api, actions_http, lambda: keeper.spec.notification)
-    halt_response = HaltResponse(api, monitor, workload_cache, failover, notifier.notify)
+    failover_controller = FailoverController(api, monitor, failover)
+    monitor.change_listeners.append(failover_controller.changed)
+    # The demand history is read once per predictive service; the writer has its own engine.
+    history_engine = create_engine(settings.database_url, pool_size=1)
+    autoscaler = Autoscaler(
+        api,
+        monitor,
+        workload_cache,
+        engine=lambda: keeper.spec,
+        halted=lambda: keeper.halted,
+        rows=store,
+        http=actions_http,
+        load_history=lambda namespace, name, since: demand_history(
+            history_engine, namespace, name, since
+        ),
+        prometheus_interval_s=settings.scaling_metrics_interval_seconds,
+    )
+    monitor.check_listeners.append(autoscaler.check)
+    monitor.change_listeners.append(autoscaler.changed)
+    keeper.listeners.append(autoscaler.engine_changed)
+    keeper.automatic_failovers = failover_controller.switching
+    keeper.automatic_scaling = autoscaler.scaling
+    halt_response = HaltResponse(
+        api, monitor, workload_cache, failover_controller.sweep, notifier.notify
+    )
     keeper.halt_listeners.append(halt_response)
     keeper.round_listeners.append(halt_response.on_round)
     metrics.set_emergency_halt(None)
@@ -204,6 +232,7 @@ async def operate(
         await remote.start()
     await keeper.start()
     await controller.start()
+    await autoscaler.start()
     retention = RetentionTask(
         settings.database_url,
         raw_retention=timedelta(days=settings.check_retention_days),
@@ -227,6 +256,8 @@ async def operate(
         settle.cancel()
         await retention.stop()
         await controller.stop()
+        await autoscaler.close()
+        await failover_controller.close()
         await scheduler.stop()
         if remote is not None:
             await remote.stop()
@@ -238,6 +269,7 @@ async def operate(
         await notifier.close()
         await prober.close()
         await actions_http.aclose()
+        await history_engine.dispose()
         await api.close()
 
 

@@ -1,9 +1,12 @@
 """`make bench`: every benchmark in one command; writes docs/benchmarks.md.
 
 Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"; empty: skip), BENCH_WINDOW_SECONDS
-(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip).
+(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
+BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
-election's takeover (bench_takeover), the metrics store (bench_store).
+election's takeover (bench_takeover), failover time (bench_failover), the metrics store
+(bench_store), anomaly detection
+(bench_anomaly), predictive against reactive scaling (bench_scaling, simulated).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_anomaly
+import bench_failover
+import bench_scaling
 import bench_services
 import bench_store
 import bench_takeover
@@ -54,7 +60,14 @@ def main() -> int:
             if os.environ.get("BENCH_TAKEOVER", "1") == "1"
             else None
         )
+        failover = (
+            bench_failover.run(control_plane.kubeconfig, api)
+            if os.environ.get("BENCH_FAILOVER", "1") == "1"
+            else None
+        )
     store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
+    anomaly = bench_anomaly.run() if os.environ.get("BENCH_ANOMALY", "1") != "0" else None
+    scaling = bench_scaling.run() if os.environ.get("BENCH_SCALING", "1") != "0" else None
 
     report = [
         "# Benchmarks",
@@ -69,7 +82,10 @@ def main() -> int:
         bench_services.markdown(services),
         bench_workflows.markdown(workflows) if workflows else "",
         bench_takeover.markdown(takeover) if takeover else "",
+        bench_failover.markdown(failover) if failover else "",
         bench_store.markdown(store) if store else "",
+        bench_anomaly.markdown(anomaly) if anomaly else "",
+        bench_scaling.markdown(scaling) if scaling else "",
     ]
     notes = ROOT / "docs" / "benchmark-notes.md"
     if notes.exists():

@@ -123,6 +123,35 @@ class Failover(Model):
     # Unset: the engine's failoverTimeoutSeconds.
     timeout_seconds: int | None = Field(default=None, ge=1, le=3600)
     automatic_failback: bool = False
+    # How long the primary must have been HEALTHY, and the failover must lie back, before an
+    # automatic failback: the minimum interval between a failover and the switch back, so a
+    # flapping primary costs at most one round trip per interval (docs/services.md).
+    failback_delay_seconds: int = Field(default=300, ge=0, le=86400)
+
+
+class PrometheusScaling(Model):
+    """An external load signal: ``query``'s value is the whole service's load, ``target``
+    the load one replica takes (replicas = ceil(value / target))."""
+
+    url: str = Field(
+        max_length=2048,
+        json_schema_extra=validations(
+            cel(
+                "isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",
+                "url must be an absolute http:// or https:// URL",
+            )
+        ),
+    )
+    query: str = Field(min_length=1, max_length=4096)
+    target: float = Field(gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http:// or https:// URL")
+        return url
 
 
 class Scaling(Model):
@@ -141,6 +170,7 @@ class Scaling(Model):
     scale_up_stabilization_seconds: int = Field(default=0, ge=0, le=3600)
     scale_down_stabilization_seconds: int = Field(default=300, ge=0, le=3600)
     predictive: bool = False
+    prometheus: PrometheusScaling | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
@@ -194,6 +224,7 @@ class ServiceStatus(StatusModel):
     replicas: ReplicaCounts | None = None
     failover_count: int = 0
     last_failover_time: datetime | None = None
+    last_scale_time: datetime | None = None
     message: str | None = None
     conditions: Conditions
 

@@ -8,12 +8,19 @@ one write a minute, not one per check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from orchestration_engine.api.service import Health
-from orchestration_engine.core.conditions import Conditions, rfc3339, set_condition
+from orchestration_engine.core.anomaly import AnomalyVerdict
+from orchestration_engine.core.conditions import (
+    Conditions,
+    find_condition,
+    rfc3339,
+    set_condition,
+)
 from orchestration_engine.core.health import HealthPolicy, HealthState, explain
 
 # Refreshed by the heartbeat only.
@@ -38,6 +45,16 @@ class DependencyView:
     health: dict[str, Health] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ConditionState:
+    """A condition another component decides (status, reason, message); kept stable between
+    decisions, since every change of it is a status write."""
+
+    status: bool | str
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class ServiceView:
     generation: int | None
@@ -50,6 +67,11 @@ class ServiceView:
     active_target: str = "primary"
     failover_count: int = 0
     last_failover_time: str | None = None
+    failover: tuple[str, str] | None = None  # ("Deployment a", "Deployment a-standby")
+    failover_problem: tuple[str, str] | None = None  # (reason, message) of the last attempt
+    scaling: ConditionState | None = None
+    last_scale_time: str | None = None
+    anomaly: AnomalyVerdict | None = None
 
 
 def _camel(health: Health) -> str:
@@ -125,7 +147,45 @@ def render_conditions(view: ServiceView, previous: Conditions, now: datetime) ->
         )
     else:
         put("DependenciesHealthy", True, "AllHealthy", "")
+
+    _failover_conditions(view, put)
+    # FailoverFailed appears with the first failed attempt and stays, False, once resolved.
+    if view.failover_problem is not None:
+        put("FailoverFailed", True, *view.failover_problem)
+    elif find_condition(conditions, "FailoverFailed") is not None:
+        put("FailoverFailed", False, "Resolved", "")
+    if view.scaling is not None:
+        put("Scaling", view.scaling.status, view.scaling.reason, view.scaling.message)
+    else:
+        put("Scaling", False, "NotConfigured", "no scaling configured")
+    anomaly = view.anomaly
+    if anomaly is not None and anomaly.active:
+        put("AnomalyDetected", True, _anomaly_reason(anomaly.signals), anomaly.message)
+    elif anomaly is not None:
+        put("AnomalyDetected", False, "Normal", "")
     return conditions
+
+
+def _anomaly_reason(signals: tuple[str, ...]) -> str:
+    if signals == ("latency",):
+        return "LatencyAnomaly"
+    if signals == ("errors",):
+        return "ErrorRateAnomaly"
+    return "LatencyAndErrorRateAnomaly"
+
+
+def _failover_conditions(
+    view: ServiceView, put: Callable[[str, bool | str, str, str], None]
+) -> None:
+    if view.failover is None:
+        put("FailedOver", False, "NotConfigured", "no failover configured")
+        return
+    primary, standby = view.failover
+    if view.active_target == "standby":
+        since = f" since {view.last_failover_time}" if view.last_failover_time else ""
+        put("FailedOver", True, "FailedOver", f"traffic goes to the standby {standby}{since}")
+    else:
+        put("FailedOver", False, "Primary", f"traffic goes to the primary {primary}")
 
 
 def render_status(
@@ -140,6 +200,7 @@ def render_status(
         "consecutiveSuccesses": state.consecutive_successes,
         "failoverCount": view.failover_count,
         "lastFailoverTime": view.last_failover_time,
+        "lastScaleTime": view.last_scale_time,
         "conditions": render_conditions(view, previous_conditions, now),
     }
     if state.last_check_time is not None:

@@ -27,6 +27,14 @@ from orchestration_engine.api.service import ServiceSpec
 from orchestration_engine.kube import resources
 
 
+class SwitchFailed(StepFailed):
+    """A switch that could not be made; ``reason`` is a condition reason (CamelCase)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _describe(ref: WorkloadRef) -> str:
     return f"{ref.kind.value} {ref.name}"
 
@@ -50,10 +58,12 @@ def replicas_of(workload: dict[str, Any]) -> int:
     return 1 if value is None else int(value)
 
 
-async def _read(api: client.ApiClient, namespace: str, ref: WorkloadRef) -> dict[str, Any]:
+async def _read(
+    api: client.ApiClient, namespace: str, ref: WorkloadRef, reason: str
+) -> dict[str, Any]:
     found = await resources.get(api, resources.workload(ref), namespace, ref.name)
     if found is None:
-        raise StepFailed(f"{_describe(ref)} not found in {namespace}")
+        raise SwitchFailed(reason, f"{_describe(ref)} not found in {namespace}")
     return found
 
 
@@ -86,7 +96,7 @@ async def _scale_up_if_idle(
         api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}
     )
     if patched is None:
-        raise StepFailed(f"{_describe(ref)} not found in {namespace}")
+        raise SwitchFailed("StandbyNotFound", f"{_describe(ref)} not found in {namespace}")
     return f"; {_describe(ref)} scaled from 0 to {replicas}"
 
 
@@ -101,7 +111,7 @@ async def _point_service(
         api, resources.SERVICE, namespace, name, body, content_type=resources.JSON_PATCH
     )
     if patched is None:
-        raise StepFailed(f"Service {name} not found in {namespace}")
+        raise SwitchFailed("ServiceNotFound", f"Service {name} not found in {namespace}")
 
 
 async def _switch(
@@ -113,18 +123,24 @@ async def _switch(
 ) -> str:
     failover = spec.failover
     if failover is None:
-        raise StepFailed(f"OrchestratedService {service_name} has no failover configured")
+        raise SwitchFailed(
+            "NotConfigured", f"OrchestratedService {service_name} has no failover configured"
+        )
     if to == "standby":
-        ref = failover.standby_ref
+        ref, missing = failover.standby_ref, "StandbyNotFound"
     elif spec.workload_ref is not None:
-        ref = spec.workload_ref
+        ref, missing = spec.workload_ref, "PrimaryNotFound"
     else:
-        raise StepFailed(f"OrchestratedService {service_name} has no workloadRef to fail back to")
-    workload = await _read(api, namespace, ref)
+        raise SwitchFailed(
+            "NoPrimary", f"OrchestratedService {service_name} has no workloadRef to fail back to"
+        )
+    workload = await _read(api, namespace, ref, missing)
     labels = pod_labels(workload)
     if not labels:
         # An empty selector would make the Service select nothing it manages at all.
-        raise StepFailed(f"{_describe(ref)} has no pod labels to select its pods by")
+        raise SwitchFailed(
+            "NoPodLabels", f"{_describe(ref)} has no pod labels to select its pods by"
+        )
     note = ""
     if to == "standby":
         note = await _scale_up_if_idle(api, namespace, ref, workload, spec.workload_ref)
@@ -153,6 +169,32 @@ async def switch_traffic(
         async with asyncio.timeout(timeout_s):
             return await _switch(api, namespace, service_name, spec, to)
     except TimeoutError:
-        raise StepFailed(
-            f"switching {service_name} to {to} did not complete within {timeout_s:g}s"
+        raise SwitchFailed(
+            "Timeout", f"switching {service_name} to {to} did not complete within {timeout_s:g}s"
         ) from None
+
+
+async def observe_target(
+    api: client.ApiClient, namespace: str, spec: ServiceSpec
+) -> Literal["standby", "primary"] | None:
+    """Where the Service's selector sends traffic now: the truth after a restart, whatever
+    ``status`` says. None when it selects neither workload (or something is missing)."""
+    failover = spec.failover
+    if failover is None:
+        return None
+    service = await resources.get(api, resources.SERVICE, namespace, failover.service_ref.name)
+    if service is None:
+        return None
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return None
+    candidates: list[tuple[Literal["standby", "primary"], WorkloadRef]] = [
+        ("standby", failover.standby_ref)
+    ]
+    if spec.workload_ref is not None:
+        candidates.append(("primary", spec.workload_ref))
+    for target, ref in candidates:
+        workload = await resources.get(api, resources.workload(ref), namespace, ref.name)
+        if workload is not None and pod_labels(workload) == dict(selector):
+            return target
+    return None

@@ -94,6 +94,9 @@ class EngineKeeper:
         self.round_listeners: list[Callable[[HaltState], None]] = []
         # Called when the spec changes (limits, halt): the workflow controller listens.
         self.listeners: list[Callable[[], None]] = []
+        # Failovers and scaling changes under way outside workflows (the phase counts them).
+        self.automatic_failovers: Callable[[], int] = lambda: 0
+        self.automatic_scaling: Callable[[], int] = lambda: 0
 
     @property
     def interval(self) -> float:
@@ -248,8 +251,8 @@ class EngineKeeper:
             stopping=self.stopping,
             activity=Activity(
                 initialized=self.initialized,
-                failovers=running.failovers,
-                scaling=running.scaling,
+                failovers=running.failovers + self.automatic_failovers(),
+                scaling=running.scaling + self.automatic_scaling(),
                 maintenance_workflows=running.maintenance,
                 running_workflows=running.running,
                 unhealthy_services=sum(

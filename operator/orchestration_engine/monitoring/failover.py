@@ -3,6 +3,7 @@ status (``activeTarget``, ``failoverCount``, the FailedOver condition) and an Ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Literal
 
@@ -23,6 +24,9 @@ class ServiceFailover:
         self.api = api
         self.monitor = monitor
         self.default_timeout_s = default_timeout_s
+        # One switch per service at a time: the automatic controller and a workflow's step
+        # may both want one.
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def __call__(
         self, namespace: str, service: str, to: Literal["standby", "primary"]
@@ -33,6 +37,12 @@ class ServiceFailover:
         timeout = self.default_timeout_s()
         if spec.failover is not None and spec.failover.timeout_seconds is not None:
             timeout = float(spec.failover.timeout_seconds)
-        message = await switch_traffic(self.api, namespace, service, spec, to, timeout_s=timeout)
-        self.monitor.record_failover((namespace, service), to)
+        lock = self._locks.setdefault((namespace, service), asyncio.Lock())
+        async with lock:
+            message = await switch_traffic(
+                self.api, namespace, service, spec, to, timeout_s=timeout
+            )
+            self.monitor.record_failover((namespace, service), to, message)
+        if not lock.locked():
+            self._locks.pop((namespace, service), None)
         return message

@@ -1,7 +1,7 @@
 """What the operator does when an emergency halt is raised, besides parking workflows.
 
-Per API.md: failover for FAILED services that have a standby (at the raise and again every
-engine round while the halt lasts, for services that fail later), a bounded scale-up of
+Per API.md: failover for FAILED services that have a standby (automatic at all times, see
+failover_controller.py; every engine round of the halt looks at them again), a bounded scale-up of
 CRITICAL services (one replica more, within ``scaling.maxReplicas``, once per halt: enough
 to absorb a neighbour's failure, too little to run away), and the notification. The workflow
 controller parks non-CRITICAL workflows itself when it sees the halt.
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes_asyncio import client
 
 from orchestration_engine.api.common import Priority
-from orchestration_engine.api.service import Health
 from orchestration_engine.core.halt import HaltState
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import KubeError
@@ -27,8 +26,6 @@ from orchestration_engine.monitoring.workloads import WorkloadCache
 
 log = logging.getLogger(__name__)
 
-Failover = Callable[[str, str, Literal["standby", "primary"]], Awaitable[str]]
-
 
 class HaltResponse:
     def __init__(
@@ -36,17 +33,16 @@ class HaltResponse:
         api: client.ApiClient,
         monitor: ServiceMonitor,
         workloads: WorkloadCache,
-        failover: Failover,
+        sweep: Callable[[], None],
         notify: Callable[[dict[str, Any]], None],
     ) -> None:
         self.api = api
         self.monitor = monitor
         self.workloads = workloads
-        self.failover = failover
+        self.sweep = sweep
         self.notify = notify
         self._tasks: set[asyncio.Task[None]] = set()
         self._active = False
-        self._failing_over: asyncio.Task[None] | None = None
 
     def __call__(self, state: HaltState) -> None:
         """A halt listener: the halt was raised, changed its reason, or cleared."""
@@ -65,48 +61,29 @@ class HaltResponse:
         self._active = state.active
 
     def on_round(self, state: HaltState) -> None:
-        """Every engine round while halted, the raise's own included: fail over the FAILED
-        services (a pass is skipped while the previous one still runs)."""
-        if state.active and self._failing_over is None:
-            self._failing_over = asyncio.create_task(self._fail_over(), name="halt-failover")
-            self._failing_over.add_done_callback(lambda _t: setattr(self, "_failing_over", None))
+        """Every engine round while halted, the raise's own included: look at every service
+        with failover again (failover itself is automatic; this retries at once the ones a
+        backoff holds)."""
+        if state.active:
+            self.sweep()
 
     async def close(self) -> None:
-        if self._failing_over is not None:
-            self._failing_over.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _fail_over(self) -> None:
-        for (namespace, name), entry in list(self.monitor.entries.items()):
-            spec = entry.spec
-            if (
-                spec is None
-                or spec.failover is None
-                or entry.state.health is not Health.FAILED
-                or entry.active_target != "primary"
-            ):
-                continue
-            try:
-                message = await self.failover(namespace, name, "standby")
-                log.warning("emergency halt: %s/%s failed over: %s", namespace, name, message)
-            except Exception as error:  # one service's failover must not stop the others
-                log.error("emergency halt: failover of %s/%s failed: %s", namespace, name, error)
-
     async def _scale_up_critical(self) -> None:
         for (namespace, name), entry in list(self.monitor.entries.items()):
             spec = entry.spec
-            if (
-                spec is None
-                or spec.priority is not Priority.CRITICAL
-                or spec.scaling is None
-                or spec.workload_ref is None
-            ):
+            if spec is None or spec.priority is not Priority.CRITICAL or spec.scaling is None:
                 continue
-            replicas = self.workloads.lookup(
-                (namespace, spec.workload_ref.kind.value, spec.workload_ref.name)
-            )
+            # The workload serving the traffic: the standby's after a failover.
+            ref = spec.workload_ref
+            if entry.active_target == "standby" and spec.failover is not None:
+                ref = spec.failover.standby_ref
+            if ref is None:
+                continue
+            replicas = self.workloads.lookup((namespace, ref.kind.value, ref.name))
             if replicas.missing:
                 continue
             target = min(replicas.desired + 1, spec.scaling.max_replicas)
@@ -115,9 +92,9 @@ class HaltResponse:
             try:
                 await resources.patch(
                     self.api,
-                    resources.workload(spec.workload_ref),
+                    resources.workload(ref),
                     namespace,
-                    spec.workload_ref.name,
+                    ref.name,
                     {"spec": {"replicas": target}},
                 )
                 log.warning(

@@ -24,6 +24,7 @@ from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.service import KIND, PLURAL, Health, ServiceSpec
 from orchestration_engine.core import dag
+from orchestration_engine.core.anomaly import AnomalyDetector, AnomalyPolicy
 from orchestration_engine.core.conditions import Conditions, rfc3339
 from orchestration_engine.core.health import (
     CheckOutcome,
@@ -36,6 +37,7 @@ from orchestration_engine.core.health import (
     workload_check,
 )
 from orchestration_engine.core.service_status import (
+    ConditionState,
     DependencyView,
     ServiceView,
     render_status,
@@ -71,6 +73,14 @@ class CheckSink(Protocol):
         self, namespace: str, name: str, old: Health, new: Health, message: str
     ) -> None: ...
     def service(self, snapshot: ServiceSnapshot) -> None: ...
+    def service_event(
+        self,
+        namespace: str,
+        name: str,
+        reason: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
 
 
 class Scheduler(Protocol):
@@ -86,6 +96,16 @@ class NoChecks:
         pass
 
     def service(self, snapshot: ServiceSnapshot) -> None:
+        pass
+
+    def service_event(
+        self,
+        namespace: str,
+        name: str,
+        reason: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         pass
 
 
@@ -107,6 +127,12 @@ class ServiceEntry:
     active_target: str = "primary"
     failover_count: int = 0
     last_failover_time: str | None = None
+    # Set by the failover controller and the autoscaler (see ServiceView).
+    failover_problem: tuple[str, str] | None = None
+    scaling: ConditionState | None = None
+    last_scale_time: str | None = None
+    anomaly: AnomalyDetector | None = None
+    anomaly_period: float | None = None
     dependencies: DependencyView = field(default_factory=DependencyView)
     written: dict[str, Any] | None = None
     written_at: float | None = None
@@ -118,14 +144,43 @@ class ServiceEntry:
         return tuple(self.spec.depends_on) if self.spec else ()
 
     @property
-    def workload_key(self) -> WorkloadKey | None:
+    def primary_key(self) -> WorkloadKey | None:
         if self.spec is None or self.spec.workload_ref is None:
             return None
         ref = self.spec.workload_ref
         return (self.key[0], ref.kind.value, ref.name)
 
+    @property
+    def standby_key(self) -> WorkloadKey | None:
+        if self.spec is None or self.spec.failover is None:
+            return None
+        ref = self.spec.failover.standby_ref
+        return (self.key[0], ref.kind.value, ref.name)
+
+    @property
+    def workload_key(self) -> WorkloadKey | None:
+        """The workload serving the traffic: its replicas count for health and scaling."""
+        if self.active_target == "standby" and self.standby_key is not None:
+            return self.standby_key
+        return self.primary_key
+
+    def workload_keys(self) -> tuple[WorkloadKey, ...]:
+        return tuple(k for k in (self.primary_key, self.standby_key) if k is not None)
+
     def ref(self) -> ObjectRef:
         return ObjectRef(API_VERSION, KIND, self.key[0], self.key[1], self.uid)
+
+
+def _failover_description(spec: ServiceSpec | None) -> tuple[str, str] | None:
+    """(primary, standby) as "Kind name", for the FailedOver condition; None: no failover."""
+    if spec is None or spec.failover is None:
+        return None
+    primary = spec.workload_ref
+    standby = spec.failover.standby_ref
+    return (
+        f"{primary.kind.value} {primary.name}" if primary else "the primary",
+        f"{standby.kind.value} {standby.name}",
+    )
 
 
 def _policy(spec: ServiceSpec | None) -> HealthPolicy:
@@ -180,6 +235,11 @@ class ServiceMonitor:
 
         # Called with a service's key whenever its health changes (workflows wait on it).
         self.health_listeners: list[Callable[[Key], None]] = []
+        # Called with a service's key when its health, spec or either workload changed, or
+        # it was removed: what failover and scaling decide from.
+        self.change_listeners: list[Callable[[Key], None]] = []
+        # Called with every check result after the monitor has taken it in (the autoscaler).
+        self.check_listeners: list[Callable[[Key, CheckResult], None]] = []
 
     # --- lookups for other components --------------------------------------------------
 
@@ -191,18 +251,87 @@ class ServiceMonitor:
         entry = self.entries.get((namespace, name))
         return entry.spec if entry is not None else None
 
-    def record_failover(self, key: Key, to: str) -> None:
+    def record_failover(self, key: Key, to: str, message: str = "") -> None:
         """Traffic now goes to ``to`` (primary|standby): status and an Event say so."""
         entry = self.entries.get(key)
-        if entry is None or entry.active_target == to:
+        if entry is None:
+            return
+        entry.failover_problem = None
+        if entry.active_target == to:
+            self._publish(entry)
             return
         entry.active_target = to
         if to == "standby":
             entry.failover_count += 1
             entry.last_failover_time = rfc3339(self._now())
+            metrics.FAILOVERS.labels(key[0], key[1], "failover").inc()
+        else:
+            metrics.FAILOVERS.labels(key[0], key[1], "failback").inc()
         reason = "FailedOver" if to == "standby" else "FailedBack"
-        self.events.record(entry.ref(), "Normal", reason, f"traffic switched to the {to}")
+        type_ = "Warning" if to == "standby" else "Normal"
+        text = message or f"traffic switched to the {to}"
+        self.events.record(entry.ref(), type_, reason, text)
+        self.checks.service_event(key[0], key[1], reason, text, {"to": to})
+        # The health's replicas are now the other workload's.
+        workload = entry.workload_key
+        self._apply(
+            entry,
+            with_replicas(entry.state, self.replicas(workload) if workload else None, entry.policy),
+        )
+        self._changed(key)
+
+    def correct_target(self, key: Key, to: str) -> None:
+        """The Service's selector says traffic goes to ``to`` (read back after a restart or a
+        manual switch): adopt it without counting a failover."""
+        entry = self.entries.get(key)
+        if entry is None or entry.active_target == to:
+            return
+        entry.active_target = to
+        workload = entry.workload_key
+        self._apply(
+            entry,
+            with_replicas(entry.state, self.replicas(workload) if workload else None, entry.policy),
+        )
+        self._changed(key)
+
+    def set_failover_problem(self, key: Key, problem: tuple[str, str] | None) -> None:
+        entry = self.entries.get(key)
+        if entry is None or entry.failover_problem == problem:
+            return
+        entry.failover_problem = problem
+        if problem is not None:
+            metrics.FAILOVER_ERRORS.labels(problem[0]).inc()
+            self.events.record(entry.ref(), "Warning", "FailoverFailed", problem[1])
+            self.checks.service_event(
+                key[0], key[1], "FailoverFailed", problem[1], {"reason": problem[0]}
+            )
         self._publish(entry)
+
+    def set_scaling(self, key: Key, state: ConditionState | None, *, scaled: bool = False) -> None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        if scaled:
+            entry.last_scale_time = rfc3339(self._now())
+        if entry.scaling == state and not scaled:
+            return
+        entry.scaling = state
+        self._publish(entry)
+
+    def primary_ready(self, key: Key) -> bool:
+        """Every desired replica of the primary workload is ready (and it wants some)."""
+        entry = self.entries.get(key)
+        workload = entry.primary_key if entry else None
+        if workload is None:
+            return False
+        replicas = self.replicas(workload)
+        return (
+            replicas is not None and not replicas.missing and 0 < replicas.desired <= replicas.ready
+        )
+
+    def _changed(self, key: Key) -> None:
+        for listener in self.change_listeners:
+            listener(key)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -234,14 +363,18 @@ class ServiceMonitor:
         # Whoever depended on it now depends on something missing.
         for dependent in self._dependents_closure(key):
             self._refresh_dependencies(dependent)
+        self._changed(key)
 
     def workload_changed(self, workload: WorkloadKey) -> None:
         for key in list(self._by_workload.get(workload, ())):
             entry = self.entries.get(key)
-            if entry is not None:
+            if entry is None:
+                continue
+            if workload == entry.workload_key:
                 self._apply(
                     entry, with_replicas(entry.state, self.replicas(workload), entry.policy)
                 )
+            self._changed(key)
 
     async def run_check(self, key: Key, target: ProbeTarget) -> CheckResult:
         """The scheduler's check function for workload-only services (http/tcp are probes)."""
@@ -268,7 +401,13 @@ class ServiceMonitor:
             state = replace(state, replicas=self.replicas(entry.workload_key))
         new_state = record_check(state, outcome, entry.policy)
         self.checks.check(key[0], key[1], result, new_state.health)
+        if entry.anomaly is not None and entry.anomaly.observe(
+            self._monotonic(), result.ok, result.latency_ms
+        ):
+            self._announce_anomaly(entry)
         self._apply(entry, new_state)
+        for listener in self.check_listeners:
+            listener(key, result)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -307,6 +446,7 @@ class ServiceMonitor:
                 written_at=self._monotonic() if status else None,
             )
             self._seed_uptime(entry, status)
+            entry.last_scale_time = status.get("lastScaleTime")
             self.entries[key] = entry
             metrics.set_service_health(*key, entry.state.health)
         else:
@@ -321,16 +461,21 @@ class ServiceMonitor:
         if spec is None:
             self.scheduler.remove(key)
             entry.target = None
+            entry.anomaly = None
         else:
             target = target_of(spec)
             entry.target = target
             self.scheduler.upsert(key, target, period_of(spec))
+            if entry.anomaly is None or entry.anomaly_period != period_of(spec):
+                entry.anomaly = AnomalyDetector(AnomalyPolicy.for_period(period_of(spec)))
+                entry.anomaly_period = period_of(spec)
         replicas = self.replicas(entry.workload_key) if entry.workload_key else None
         entry.state = with_replicas(entry.state, replicas, policy)
         # This service's arrival may complete (or break) others' dependencies.
         for affected in [key, *self._dependents_closure(key)]:
             self._refresh_dependencies(affected)
         self._snapshot(entry)
+        self._changed(key)
 
     def _seed_uptime(self, entry: ServiceEntry, status: Mapping[str, Any]) -> None:
         uptime = status.get("uptimePercent")
@@ -344,8 +489,8 @@ class ServiceMonitor:
     def _index(self, entry: ServiceEntry) -> None:
         for dep in entry.depends_on:
             self._dependents[(entry.key[0], dep)].add(entry.key)
-        if entry.workload_key is not None:
-            self._by_workload[entry.workload_key].add(entry.key)
+        for workload in entry.workload_keys():
+            self._by_workload[workload].add(entry.key)
 
     def _unindex(self, entry: ServiceEntry) -> None:
         for dep in entry.depends_on:
@@ -354,12 +499,12 @@ class ServiceMonitor:
                 dependents.discard(entry.key)
                 if not dependents:
                     del self._dependents[(entry.key[0], dep)]
-        if entry.workload_key is not None:
-            users = self._by_workload.get(entry.workload_key)
+        for workload in entry.workload_keys():
+            users = self._by_workload.get(workload)
             if users is not None:
                 users.discard(entry.key)
                 if not users:
-                    del self._by_workload[entry.workload_key]
+                    del self._by_workload[workload]
 
     def _dependents_closure(self, key: Key) -> list[Key]:
         seen: set[Key] = set()
@@ -416,6 +561,24 @@ class ServiceMonitor:
                 self._refresh_dependencies(dependent)
             for listener in self.health_listeners:
                 listener(entry.key)
+            self._changed(entry.key)
+
+    def _announce_anomaly(self, entry: ServiceEntry) -> None:
+        assert entry.anomaly is not None
+        verdict = entry.anomaly.verdict
+        if verdict.active:
+            metrics.ANOMALIES.labels(*entry.key).inc()
+            reason, type_, text = "AnomalyDetected", "Warning", verdict.message
+        else:
+            reason, type_, text = (
+                "AnomalyCleared",
+                "Normal",
+                "latency and errors are back to normal",
+            )
+        self.events.record(entry.ref(), type_, reason, text)
+        self.checks.service_event(
+            entry.key[0], entry.key[1], reason, text, {"signals": list(verdict.signals)}
+        )
 
     def _announce(self, entry: ServiceEntry, old: Health, new: Health) -> None:
         status = render_status(self._view(entry), entry.conditions, self._now())
@@ -440,6 +603,11 @@ class ServiceMonitor:
             active_target=entry.active_target,
             failover_count=entry.failover_count,
             last_failover_time=entry.last_failover_time,
+            failover=_failover_description(entry.spec),
+            failover_problem=entry.failover_problem,
+            scaling=entry.scaling,
+            last_scale_time=entry.last_scale_time,
+            anomaly=entry.anomaly.verdict if entry.anomaly is not None else None,
         )
 
     @staticmethod
@@ -463,6 +631,10 @@ class ServiceMonitor:
             entry.failover_count,
             entry.last_failover_time,
             entry.policy,
+            entry.failover_problem,
+            entry.scaling,
+            entry.last_scale_time,
+            entry.anomaly.verdict if entry.anomaly is not None else None,
         )
 
     def _publish(self, entry: ServiceEntry) -> None:

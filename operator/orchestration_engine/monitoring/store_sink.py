@@ -58,6 +58,16 @@ class StoreSink:
             {"from": old.value, "to": new.value},
         )
 
+    def service_event(
+        self,
+        namespace: str,
+        name: str,
+        reason: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.event(KIND, namespace, name, reason, message, data)
+
     def event(
         self,
         kind: str,

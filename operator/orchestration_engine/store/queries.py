@@ -61,6 +61,7 @@ from .tables import (
     events,
     health_check_rollups,
     orchestration_metrics,
+    scaling_samples,
     service_registry,
     workflow_management,
 )
@@ -411,3 +412,22 @@ async def workflow_status_counts(
         )
         rows = (await connection.execute(query)).all()
     return {status: count for status, count in rows}
+
+
+async def demand_history(
+    engine: AsyncEngine, namespace: str, service: str, since: datetime
+) -> list[tuple[datetime, float]]:
+    """A service's demand samples since ``since``, oldest first (the forecast's history)."""
+    table = scaling_samples
+    query = (
+        select(table.c.timestamp, table.c.demand)
+        .where(
+            table.c.namespace == namespace,
+            table.c.service == service,
+            table.c.timestamp >= since,
+        )
+        .order_by(table.c.timestamp)
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [(row[0], float(row[1])) for row in rows]

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import create_engine
 from .errors import describe
-from .tables import UtcDateTime, health_check_rollups, health_checks
+from .tables import UtcDateTime, health_check_rollups, health_checks, scaling_samples
 from .url import redact
 
 log = logging.getLogger(__name__)
@@ -181,11 +181,12 @@ async def _roll_up(engine: AsyncEngine, cutoff: datetime, chunk_rows: int) -> Re
             return total
 
 
-async def _prune_rollups(engine: AsyncEngine, cutoff: datetime, chunk_rows: int) -> int:
-    table = health_check_rollups
+async def _prune(
+    engine: AsyncEngine, table: Table, column: str, cutoff: datetime, chunk_rows: int
+) -> int:
     deleted = 0
     while True:
-        doomed = select(table.c.id).where(table.c.hour < cutoff).limit(chunk_rows)
+        doomed = select(table.c.id).where(table.c[column] < cutoff).limit(chunk_rows)
         async with engine.begin() as connection:
             count = (await connection.execute(delete(table).where(table.c.id.in_(doomed)))).rowcount
         deleted += count
@@ -208,7 +209,12 @@ async def roll_up_and_prune(
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
     result = await _roll_up(engine, raw_cutoff(now, raw_retention), chunk_rows)
-    pruned = await _prune_rollups(engine, rollup_cutoff(now, rollup_retention), chunk_rows)
+    pruned = await _prune(
+        engine, health_check_rollups, "hour", rollup_cutoff(now, rollup_retention), chunk_rows
+    )
+    # The demand history is read for a week at most (core/forecast.py); it goes with the raw
+    # checks it was computed from.
+    await _prune(engine, scaling_samples, "timestamp", raw_cutoff(now, raw_retention), chunk_rows)
     return result + RetentionResult(rollups_deleted=pruned)
 
 

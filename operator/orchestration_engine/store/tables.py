@@ -254,4 +254,24 @@ health_check_rollups = Table(
     sqlite_autoincrement=True,
 )
 
+# One row per service with scaling every demand bucket (core/forecast.py): the history the
+# predictive autoscaler forecasts from, kept as long as the raw checks.
+scaling_samples = Table(
+    "scaling_samples",
+    metadata,
+    _id(),
+    _row_id(),
+    _moment("timestamp"),  # the start of the bucket
+    _text("namespace"),
+    _text("service"),
+    _int("replicas"),
+    _float("p95_latency_ms", nullable=True),
+    _float("demand"),  # replicas that would have met the latency target
+    _float("forecast", nullable=True),  # what the forecast said for this bucket, if any
+    UniqueConstraint("row_id"),
+    Index(None, "namespace", "service", "timestamp"),
+    Index(None, "timestamp"),
+    sqlite_autoincrement=True,
+)
+
 TABLES: dict[str, Table] = {table.name: table for table in metadata.sorted_tables}

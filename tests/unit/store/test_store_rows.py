@@ -134,6 +134,7 @@ def test_every_table_is_covered() -> None:
         "events",
         "health_checks",
         "health_check_rollups",
+        "scaling_samples",
     }
 
 
