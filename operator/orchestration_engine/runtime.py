@@ -41,7 +41,7 @@ from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
-from orchestration_engine.monitoring.autoscaler import Autoscaler
+from orchestration_engine.monitoring.autoscaler import Autoscaler, kube_scale
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.engine_keeper import EngineKeeper
 from orchestration_engine.monitoring.failover import ServiceFailover
@@ -170,7 +170,7 @@ async def operate(
     # The demand history is read once per predictive service; the writer has its own engine.
     history_engine = create_engine(settings.database_url, pool_size=1)
     autoscaler = Autoscaler(
-        api,
+        kube_scale(api),
         monitor,
         workload_cache,
         engine=lambda: keeper.spec,

@@ -64,6 +64,18 @@ class RowSink(Protocol):
 
 
 HistoryLoader = Callable[[str, str, datetime], Awaitable[list[tuple[datetime, float]]]]
+# Sets a workload's replicas; False when it does not exist.
+Scale = Callable[[str, WorkloadRef, int], Awaitable[bool]]
+
+
+def kube_scale(api: client.ApiClient) -> Scale:
+    async def scale(namespace: str, ref: WorkloadRef, replicas: int) -> bool:
+        patched = await resources.patch(
+            api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}
+        )
+        return patched is not None
+
+    return scale
 
 
 @dataclass
@@ -136,7 +148,7 @@ def prometheus_value(body: Any) -> float:
 class Autoscaler:
     def __init__(
         self,
-        api: client.ApiClient,
+        scale: Scale,
         monitor: ServiceMonitor,
         workloads: WorkloadCache,
         *,
@@ -150,7 +162,7 @@ class Autoscaler:
         forecast_headroom: float = HEADROOM,
         prometheus_interval_s: float = PROMETHEUS_INTERVAL_S,
     ) -> None:
-        self.api = api
+        self.scale = scale
         self.monitor = monitor
         self.workloads = workloads
         self.engine = engine
@@ -325,18 +337,12 @@ class Autoscaler:
             return
         workload = f"{ref.kind.value} {ref.name}"
         try:
-            patched = await resources.patch(
-                self.api,
-                resources.workload(ref),
-                key[0],
-                ref.name,
-                {"spec": {"replicas": decision.desired}},
-            )
+            found = await self.scale(key[0], ref, decision.desired)
         except KubeError as error:
             log.error("%s/%s: scaling %s failed: %s", *key, workload, error)
             self._condition(key, False, "ScaleFailed", f"scaling {workload} failed: {error}")
             return
-        if patched is None:
+        if not found:
             self._condition(key, False, "WorkloadNotFound", f"{workload} not found")
             return
         up = decision.desired > decision.current

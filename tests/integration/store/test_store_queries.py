@@ -17,6 +17,7 @@ from orchestration_engine.store import create_engine, upgrade
 from orchestration_engine.store.queries import (
     EventRecord,
     ServiceCheckStats,
+    demand_history,
     latest_orchestration_metrics,
     latest_service_rows,
     nearest_rank,
@@ -30,6 +31,7 @@ from orchestration_engine.store.tables import (
     health_check_rollups,
     health_checks,
     orchestration_metrics,
+    scaling_samples,
     service_registry,
     workflow_management,
 )
@@ -191,6 +193,40 @@ async def test_rollups_add_counts_and_mean_but_not_p95(engine: AsyncEngine) -> N
     recent = {s.service: s for s in await service_check_stats(engine, SINCE)}
     assert set(recent) == {"payments"}
     assert (recent["payments"].checks, recent["payments"].rolled_up_checks) == (20, 0)
+
+
+def sample(service: str, minutes_ago: float, demand: float) -> dict[str, Any]:
+    return {
+        "row_id": new_row_id(),
+        "timestamp": NOW - timedelta(minutes=minutes_ago),
+        "namespace": "shop",
+        "service": service,
+        "replicas": 3,
+        "p95_latency_ms": 80.0,
+        "demand": demand,
+        "forecast": None,
+    }
+
+
+async def test_demand_history_is_one_service_since_a_moment_oldest_first(
+    engine: AsyncEngine,
+) -> None:
+    await add(
+        engine,
+        scaling_samples,
+        [
+            sample("web", 5, 2.5),
+            sample("web", 15, 1.5),
+            sample("web", 60 * 24 * 8, 9.0),  # older than asked for
+            sample("api", 10, 7.0),
+        ],
+    )
+    history = await demand_history(engine, "shop", "web", NOW - timedelta(days=7))
+    assert history == [
+        (NOW - timedelta(minutes=15), 1.5),
+        (NOW - timedelta(minutes=5), 2.5),
+    ]
+    assert await demand_history(engine, "shop", "nope", SINCE) == []
 
 
 async def test_no_checks_no_stats(engine: AsyncEngine) -> None:

@@ -25,7 +25,7 @@ from orchestration_engine.store.retention import (
     roll_up_and_prune,
 )
 from orchestration_engine.store.rows import new_row_id
-from orchestration_engine.store.tables import health_check_rollups, health_checks
+from orchestration_engine.store.tables import health_check_rollups, health_checks, scaling_samples
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -220,6 +220,33 @@ async def test_old_rollups_are_deleted(engine: AsyncEngine) -> None:
 
     assert result.rollups_deleted == 2
     assert {service for service, _ in await rollups(engine)} == {"kept"}
+
+
+async def test_demand_samples_go_with_the_raw_checks(engine: AsyncEngine) -> None:
+    def sample(moment: datetime) -> dict[str, Any]:
+        return {
+            "row_id": new_row_id(),
+            "timestamp": moment,
+            "namespace": "shop",
+            "service": "payments",
+            "replicas": 2,
+            "p95_latency_ms": None,
+            "demand": 1.0,
+            "forecast": None,
+        }
+
+    kept = CUTOFF + timedelta(minutes=5)
+    await add(
+        engine,
+        scaling_samples,
+        [sample(CUTOFF - timedelta(minutes=5)), sample(CUTOFF - timedelta(days=3)), sample(kept)],
+    )
+
+    await roll_up_and_prune(engine, NOW, WEEK, QUARTER, chunk_rows=1)
+
+    async with engine.connect() as connection:
+        left = (await connection.execute(select(scaling_samples.c.timestamp))).scalars().all()
+    assert left == [kept]
 
 
 async def test_many_checks_at_one_moment_do_not_stall_a_small_chunk(engine: AsyncEngine) -> None:
