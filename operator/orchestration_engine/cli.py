@@ -123,6 +123,16 @@ def run(
             help="An automatic emergency halt clears after its cause is gone this long (60)."
         ),
     ] = None,
+    watch_heartbeat_seconds: Annotated[
+        float | None,
+        typer.Option(help="How often the liveness canary writes the engine's heartbeat (60)."),
+    ] = None,
+    watch_stall_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Liveness fails when a heartbeat is not back through the watch this long (180).",
+        ),
+    ] = None,
     scaling_metrics_interval_seconds: Annotated[
         float | None,
         typer.Option(help="How often scaling.prometheus queries run (15)."),
@@ -181,6 +191,8 @@ def run(
                 "retry_period_seconds": retry_period_seconds,
                 "halt_settle_seconds": halt_settle_seconds,
                 "scaling_metrics_interval_seconds": scaling_metrics_interval_seconds,
+                "watch_heartbeat_seconds": watch_heartbeat_seconds,
+                "watch_stall_seconds": watch_stall_seconds,
                 "emergency_halt": emergency_halt,
                 "probe_process": probe_process,
             }

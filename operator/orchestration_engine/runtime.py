@@ -50,6 +50,7 @@ from orchestration_engine.monitoring.halt_response import HaltResponse
 from orchestration_engine.monitoring.notifier import WebhookNotifier
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
+from orchestration_engine.monitoring.watch_canary import WatchCanary
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
 from orchestration_engine.monitoring.workloads import DiscoveredServices, WorkloadCache
 from orchestration_engine.probes.http import HttpProber
@@ -214,7 +215,13 @@ async def operate(
     await prime_engine(CustomObjects(api), keeper)
     await prime_workflows(api, settings.namespaces, controller)
     keeper.initialized = True
+    canary = WatchCanary(
+        make_api_client,
+        interval_s=settings.watch_heartbeat_seconds,
+        stall_after_s=settings.watch_stall_seconds,
+    )
     memo = kopf.Memo(
+        canary=canary,
         monitor=monitor,
         events=events,
         objects=CustomObjects(api),
@@ -233,6 +240,7 @@ async def operate(
     await keeper.start()
     await controller.start()
     await autoscaler.start()
+    await canary.start()
     retention = RetentionTask(
         settings.database_url,
         raw_retention=timedelta(days=settings.check_retention_days),
@@ -254,6 +262,7 @@ async def operate(
         )
     finally:
         settle.cancel()
+        await canary.stop()
         await retention.stop()
         await controller.stop()
         await autoscaler.close()

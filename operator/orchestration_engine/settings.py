@@ -46,6 +46,9 @@ class OperatorSettings(BaseModel):
     rollup_retention_days: float = Field(default=90, gt=0)
     # An automatic emergency halt clears once its cause has been gone this long (no flapping).
     halt_settle_seconds: float = Field(default=60.0, gt=0)
+    # The liveness probe's watch canary (monitoring/watch_canary.py).
+    watch_heartbeat_seconds: float = Field(default=60.0, gt=0, le=3600)
+    watch_stall_seconds: float = Field(default=180.0, gt=0, le=86400)
     # How often ``scaling.prometheus`` queries are run.
     scaling_metrics_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     # Overrides the engine's emergencyHaltEnabled when set (None: the engine's spec decides).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import ConfigDict, Field
@@ -126,6 +127,8 @@ class EngineStatus(StatusModel):
     workflows: WorkflowCounts = Field(default_factory=WorkflowCounts)
     scores: Scores = Field(default_factory=Scores)
     message: str | None = None
+    # Written every minute and read back through the watch: the liveness probe's canary.
+    heartbeat_time: datetime | None = None
     conditions: Conditions
 
 

@@ -1,4 +1,5 @@
-"""OrchestrationEngine wiring: its watch events go to the engine keeper, which owns its status."""
+"""OrchestrationEngine wiring: its watch events go to the engine keeper, which owns its status,
+and to the watch canary, which the liveness probe asks."""
 
 from __future__ import annotations
 
@@ -11,8 +12,20 @@ from orchestration_engine.api.engine import PLURAL
 
 
 async def engine_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.canary.observed(event["object"])
     memo.engine.observe(event.get("type"), event["object"])
+
+
+async def watches_alive(memo: kopf.Memo, **_: Any) -> str:
+    """A liveness probe: raising makes kopf's /healthz answer 500 (core/watch_liveness.py).
+    Permanent, or kopf would retry the probe handler after a backoff inside the request."""
+    try:
+        result: str = memo.canary.probe()
+    except RuntimeError as stalled:
+        raise kopf.PermanentError(str(stalled)) from None
+    return result
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(engine_event)
+    kopf.on.probe(id="watches", registry=registry)(watches_alive)

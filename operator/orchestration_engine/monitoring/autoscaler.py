@@ -8,7 +8,9 @@ row, ``eoe_scaling_actions_total``, the Scaling condition and ``lastScaleTime``.
 
 Gates, in order: the engine's ``autoScalingEnabled``; the emergency halt (only CRITICAL
 services scale during it, and only up, so the halt's own scale-up is not undone); a
-workload to scale. Decisions are cheap and run on every check, so no per-service timer exists.
+workload to scale. A scale-up also waits until the previous change's replicas are ready
+(at most five minutes): until then the latency still describes the old size. Decisions
+are cheap and run on every check, so no per-service timer exists.
 
 Every bucket (five minutes) the observed demand, the replicas that would have met the latency
 target, goes to the store's ``scaling_samples``: the history a predictive service forecasts
@@ -57,6 +59,9 @@ PROMETHEUS_INTERVAL_S = 15.0
 PROMETHEUS_TIMEOUT_S = 5.0
 # After a patch, the workload cache shows the old count until the watch event arrives.
 PENDING_GRACE_S = 30.0
+# A scale-up waits for the previous one's replicas to be ready (their latency is not in the
+# samples yet, and adding more meanwhile overshoots), but no longer than this.
+READY_WAIT_S = 300.0
 
 
 class RowSink(Protocol):
@@ -85,6 +90,7 @@ class _Track:
     task: asyncio.Task[None] | None = None
     pending: tuple[int, float] | None = None  # (replicas patched to, when)
     target: int | None = None  # scaled to this; Scaling stays True until it is ready
+    scaled_at: float | None = None
     action: ConditionState | None = None
     bucket_end: float | None = None
     bucket_latencies: list[float] = field(default_factory=list)
@@ -290,7 +296,13 @@ class Autoscaler:
         remember(track.history, core.Recommendation(now, decision.recommended))
         if len(track.history) > 64:
             track.history = core.prune(track.history, now, policy)
-        if decision.changes:
+        starting = (
+            track.target is not None
+            and replicas.ready < min(current, track.target)
+            and track.scaled_at is not None
+            and now - track.scaled_at < READY_WAIT_S
+        )
+        if decision.changes and not (starting and decision.desired > current):
             track.task = self._start(key, self._scale(key, ref, decision), "scale")
             return
         if (
@@ -372,6 +384,7 @@ class Autoscaler:
         track.samples.clear()
         track.pending = (decision.desired, self._monotonic())
         track.target = decision.desired
+        track.scaled_at = self._monotonic()
         track.action = ConditionState(True, reason, message)
         self.monitor.set_scaling(key, track.action, scaled=True)
 

@@ -1,0 +1,61 @@
+"""Is the operator still hearing the API server? A pure verdict over the watch canary.
+
+kopf reconnects a watch stream that goes quiet (bookmarks arrive every minute, and its
+inactivity timeout restarts a silent stream), but a stream that stays connected while the
+pipeline behind it is stuck, or a watcher that died, leaves an operator that is alive and
+deaf. So the operator writes a heartbeat into the OrchestrationEngine's status on a fixed
+interval and expects to see it come back through its own watch. A heartbeat accepted by the
+API server and not seen within ``stall_after`` seconds means the watches have stalled: the
+liveness probe fails and the kubelet restarts the pod. A heartbeat the API server refused
+says nothing about the watches (the server is unreachable, and a restart would not help).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    token: str
+    written_at: float  # the caller's monotonic clock, when the API server accepted it
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryState:
+    # Accepted but not seen yet, oldest first. Seeing one token means every older one went
+    # through too (the watch delivers an object's versions in order).
+    unseen: tuple[Heartbeat, ...] = ()
+    last_round_trip_s: float | None = None
+
+
+MAX_UNSEEN = 64
+
+
+def written(state: CanaryState, token: str, at: float) -> CanaryState:
+    unseen = (*state.unseen, Heartbeat(token, at))
+    if len(unseen) > MAX_UNSEEN:
+        # Bounded, and the oldest stays: it is what the verdict measures.
+        unseen = (unseen[0], *unseen[-(MAX_UNSEEN - 1) :])
+    return CanaryState(unseen, state.last_round_trip_s)
+
+
+def seen(state: CanaryState, token: str | None, at: float) -> CanaryState:
+    """The engine's watch delivered an object whose heartbeat is ``token``."""
+    for index, heartbeat in enumerate(state.unseen):
+        if heartbeat.token == token:
+            return CanaryState(state.unseen[index + 1 :], at - heartbeat.written_at)
+    return state
+
+
+def verdict(state: CanaryState, now: float, stall_after: float) -> tuple[bool, str]:
+    """(alive, why) for the liveness probe."""
+    if state.unseen and now - state.unseen[0].written_at > stall_after:
+        waited = now - state.unseen[0].written_at
+        return False, (
+            f"watch stalled: the heartbeat written {waited:.0f} s ago has not come back"
+            f" through the OrchestrationEngine watch (limit {stall_after:g} s)"
+        )
+    if state.last_round_trip_s is None:
+        return True, "no heartbeat has come back yet"
+    return True, f"last heartbeat came back in {state.last_round_trip_s * 1000:.0f} ms"
