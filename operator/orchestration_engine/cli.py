@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from orchestration_engine.api import crd
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import plan_workflow
 from orchestration_engine.manifests import ManifestError, load_documents, parse_workflow
-from orchestration_engine.settings import SettingsError, resolve
+from orchestration_engine.settings import OperatorSettings, SettingsError, resolve
 
 app = typer.Typer(
     name="orchestration-engine",
@@ -137,6 +138,14 @@ def run(
         float | None,
         typer.Option(help="How often scaling.prometheus queries run (15)."),
     ] = None,
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the validating admission webhook on this port (0: off)."),
+    ] = None,
+    webhook_cert_dir: Annotated[
+        str | None,
+        typer.Option(help="The webhook's tls.crt and tls.key (re-read when they change)."),
+    ] = None,
     probe_process: Annotated[
         bool | None,
         typer.Option(
@@ -195,6 +204,8 @@ def run(
                 "watch_stall_seconds": watch_stall_seconds,
                 "emergency_halt": emergency_halt,
                 "probe_process": probe_process,
+                "webhook_port": webhook_port,
+                "webhook_cert_dir": webhook_cert_dir,
             }
         )
     except SettingsError as error:
@@ -210,7 +221,7 @@ def run(
 
         LEADER.set(1)  # the one instance always acts
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(operate(settings))
+            asyncio.run(_with_webhook(settings, lambda: operate(settings)))
         return
     from orchestration_engine.leadership import run_as_leader, stop_on_signals
 
@@ -223,7 +234,25 @@ def run(
             settings, lambda stop: operate(leading, stop_flag=stop), stop=stop_on_signals()
         )
 
-    asyncio.run(elected())
+    asyncio.run(_with_webhook(settings, elected))
+
+
+async def _with_webhook(
+    settings: OperatorSettings, main: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """The admission webhook, when enabled, serves on every replica, leader or not."""
+    if not settings.webhook_port:
+        await main()
+        return
+    from orchestration_engine.admission_webhook import serving
+    from orchestration_engine.kube.client import make_api_client
+
+    api = await make_api_client()
+    try:
+        async with serving(settings.webhook_port, Path(settings.webhook_cert_dir), api):
+            await main()
+    finally:
+        await api.close()
 
 
 DatabaseUrl = Annotated[

@@ -32,8 +32,9 @@ LATENCY_BUCKETS = (
 
 SERVICE_HEALTH = Gauge(
     "eoe_service_health",
-    "1, labelled with the health each OrchestratedService is in (one series per service)",
-    ["namespace", "service", "health"],
+    "1, labelled with the health each OrchestratedService is in and its priority "
+    "(one series per service)",
+    ["namespace", "service", "health", "priority"],
 )
 CHECK_LATENCY = Histogram(
     "eoe_health_check_latency_seconds",
@@ -96,29 +97,31 @@ _PER_SERVICE_COUNTERS = (
 )
 
 
-# The health each service's one series carries: a series per possible health would multiply
-# the exposition (6 x services), and a scrape holds the interpreter while it renders.
-_published: dict[tuple[str, str], Health] = {}
+# The health and priority each service's one series carries: a series per possible health
+# would multiply the exposition (6 x services), and a scrape holds the interpreter while it
+# renders. The priority rides on the same series (rather than an info metric joined in
+# PromQL) so that alerts can page for CRITICAL services alone at no extra series.
+_published: dict[tuple[str, str], tuple[Health, str]] = {}
 
 
-def set_service_health(namespace: str, service: str, health: Health) -> None:
-    """One series per service, labelled with its current health, value 1."""
+def set_service_health(namespace: str, service: str, health: Health, priority: str) -> None:
+    """One series per service, labelled with its current health and priority, value 1."""
     key = (namespace, service)
     previous = _published.get(key)
-    if previous is health:
+    if previous == (health, priority):
         return
     if previous is not None:
         with contextlib.suppress(KeyError):
-            SERVICE_HEALTH.remove(namespace, service, previous.value)
-    SERVICE_HEALTH.labels(namespace, service, health.value).set(1)
-    _published[key] = health
+            SERVICE_HEALTH.remove(namespace, service, previous[0].value, previous[1])
+    SERVICE_HEALTH.labels(namespace, service, health.value, priority).set(1)
+    _published[key] = (health, priority)
 
 
 def forget_service(namespace: str, service: str) -> None:
     previous = _published.pop((namespace, service), None)
     if previous is not None:
         with contextlib.suppress(KeyError):
-            SERVICE_HEALTH.remove(namespace, service, previous.value)
+            SERVICE_HEALTH.remove(namespace, service, previous[0].value, previous[1])
     for counter, directions in _PER_SERVICE_COUNTERS:
         for direction in directions:
             with contextlib.suppress(KeyError):

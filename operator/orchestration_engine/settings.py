@@ -41,6 +41,9 @@ class OperatorSettings(BaseModel):
     # HTTP and TCP checks run in a child process of their own (probes/worker.py), away from
     # the operator's collector pauses and scrapes; off: in the operator's own event loop.
     probe_process: bool = True
+    # The validating admission webhook (admission_webhook.py): off at 0.
+    webhook_port: int = Field(default=0, ge=0, le=65535)
+    webhook_cert_dir: str = "/etc/orchestration-engine/webhook"
     # Raw checks older than this are rolled up into hourly rows; roll-ups are kept longer.
     check_retention_days: float = Field(default=7, gt=0)
     rollup_retention_days: float = Field(default=90, gt=0)

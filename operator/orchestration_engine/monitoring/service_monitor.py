@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from orchestration_engine import metrics
 from orchestration_engine.api import errors
-from orchestration_engine.api.common import API_VERSION
+from orchestration_engine.api.common import API_VERSION, Priority
 from orchestration_engine.api.service import KIND, PLURAL, Health, ServiceSpec
 from orchestration_engine.core import dag
 from orchestration_engine.core.anomaly import AnomalyDetector, AnomalyPolicy
@@ -188,6 +188,11 @@ def _policy(spec: ServiceSpec | None) -> HealthPolicy:
     if check is None:
         return HealthPolicy()
     return HealthPolicy(check.failure_threshold, check.success_threshold, check.warning_latency_ms)
+
+
+def _priority(spec: ServiceSpec | None) -> str:
+    """The priority the health metric carries; a spec that does not validate has the default."""
+    return (spec.priority if spec is not None else Priority.NORMAL).value
 
 
 def _restore(status: Mapping[str, Any]) -> HealthState:
@@ -448,7 +453,7 @@ class ServiceMonitor:
             self._seed_uptime(entry, status)
             entry.last_scale_time = status.get("lastScaleTime")
             self.entries[key] = entry
-            metrics.set_service_health(*key, entry.state.health)
+            metrics.set_service_health(*key, entry.state.health, _priority(spec))
         else:
             self._unindex(entry)
             entry.generation, entry.spec, entry.spec_problems, entry.policy = (
@@ -457,6 +462,8 @@ class ServiceMonitor:
                 problems,
                 policy,
             )
+            # A priority edit moves the series at once (the same labels: nothing happens).
+            metrics.set_service_health(*key, entry.state.health, _priority(spec))
         self._index(entry)
         if spec is None:
             self.scheduler.remove(key)
@@ -586,7 +593,7 @@ class ServiceMonitor:
         text = f"{old.value} -> {new.value}" + (f": {message}" if message else "")
         type_ = "Normal" if new in HEALTHY_EVENT_STATES else "Warning"
         self.events.record(entry.ref(), type_, "HealthChanged", text)
-        metrics.set_service_health(*entry.key, new)
+        metrics.set_service_health(*entry.key, new, _priority(entry.spec))
         self.checks.transition(entry.key[0], entry.key[1], old, new, message)
         self._snapshot(entry)
 
