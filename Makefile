@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 K8S_VERSION ?= v1.36.3
 export K8S_VERSION
 
-.PHONY: help venv control-plane control-plane-up postgres crds lint test test-unit test-integration demo bench clean
+.PHONY: help venv control-plane control-plane-up postgres helm prometheus crds lint test test-unit test-integration demo bench clean
 
 help:
 	@echo "make demo              local control plane (if no cluster), CRDs, operator, examples, report"
@@ -19,6 +19,8 @@ help:
 	@echo "make control-plane     build kube-apiserver + etcd into ~/.cache/orchestration-engine"
 	@echo "make control-plane-up  start a local control plane and print how to use it"
 	@echo "make postgres          install Debian's PostgreSQL server (for the store's tests) if missing"
+	@echo "make helm              build helm into ~/.cache/orchestration-engine/bin (for the chart's tests)"
+	@echo "make prometheus        install Debian's Prometheus and promtool (for the alert tests) if missing"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -42,8 +44,41 @@ postgres:
 	  ($(SUDO) apt-get update -qq && \
 	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
+# helm for the chart's tests, built from the Go module proxy (no other download is possible
+# here) into the cache outside the clone, so fresh clones on the same machine reuse it. Rebuilt
+# only when missing or of another version.
+HELM_VERSION ?= v3.22.0
+# The Kubernetes minor version helm assumes without a cluster (`helm template`, `helm lint`):
+# its client-go's (v0.37), stamped in as helm's own Makefile does; unstamped it would be 1.20.
+HELM_KUBE_MINOR ?= 37
+CACHE_ROOT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/orchestration-engine
+HELM_BIN := $(CACHE_ROOT)/bin/helm
+helm:
+	@if [ "$$("$(HELM_BIN)" version --template '{{.Version}}' 2>/dev/null)" != "$(HELM_VERSION)" ]; then \
+	  echo "building helm $(HELM_VERSION) into $(CACHE_ROOT)/bin (a few minutes from a cold cache)"; \
+	  mkdir -p "$(CACHE_ROOT)/bin" && \
+	  GOBIN="$(CACHE_ROOT)/bin" GOTOOLCHAIN=local \
+	  GOMODCACHE="$(CACHE_ROOT)/go/mod" GOCACHE="$(CACHE_ROOT)/go/build" \
+	  go install -trimpath \
+	    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+	      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+	      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+	      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)" \
+	    helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	fi
+
+# The alert rules' tests run promtool, and one integration test a real Prometheus server.
+# Without recommends: those would add node-exporter and its collectors, which nothing here
+# uses. Debian's package installs a service unit too; nothing here starts it.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  ($(SUDO) apt-get update -qq && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
+
 crds: venv
 	$(VENV)/bin/orchestration-engine crds --output-dir crds
+	cp crds/*.yaml charts/orchestration-engine/crds/
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests examples
@@ -53,11 +88,11 @@ lint: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
 
-test-integration: control-plane postgres
+test-integration: control-plane postgres helm prometheus
 	$(PY) -m pytest tests/integration -q
 
 # One pytest run for the whole suite, so its closing line counts everything.
-test: lint control-plane postgres
+test: lint control-plane postgres helm prometheus
 	$(PY) -m pytest tests -q -ra --durations=10
 
 demo: control-plane

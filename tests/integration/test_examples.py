@@ -92,3 +92,27 @@ def test_every_workflow_example_plans(path: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def gitops_values() -> list[tuple[str, dict[str, Any]]]:
+    """The chart values the GitOps examples pass (Argo CD's valuesObject, Flux's values)."""
+    found = []
+    for source, document in documents():
+        if document["kind"] == "Application" and "helm" in document["spec"]["source"]:
+            found.append((source, document["spec"]["source"]["helm"]["valuesObject"]))
+        if document["kind"] == "HelmRelease":
+            found.append((source, document["spec"]["values"]))
+    return found
+
+
+def test_the_gitops_examples_values_fit_the_chart(tmp_path: Path) -> None:
+    from chart_support import of_kind, render
+
+    examples = gitops_values()
+    assert len(examples) == 2
+    for index, (source, values) in enumerate(examples):
+        path = tmp_path / f"values-{index}.yaml"
+        path.write_text(yaml.safe_dump(values))
+        docs = render(path)  # helm validates them against values.schema.json
+        assert of_kind(docs, "ServiceMonitor"), source
+        assert of_kind(docs, "PrometheusRule"), source
