@@ -25,7 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from support import LocalControlPlane, OperatorProcess, apply_crds, percentile
+from support import OperatorProcess, percentile, run_alone
+
+from envtest.workloads import deployment, set_ready
 
 GROUP, VERSION, PLURAL = "orchestration.eoe.dev", "v1alpha1", "orchestratedservices"
 NAMESPACE = "bench-failover"
@@ -51,23 +53,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
-            },
-        },
-    }
-
-
 def wait(predicate: Any, what: str, process: OperatorProcess, timeout: float = GIVE_UP_S) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -87,9 +72,7 @@ def one_failover(index: int, api: Any, operator: OperatorProcess, r: FailoverRes
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
         apps.create_namespaced_deployment(NAMESPACE, deployment(name, 2))
-        apps.patch_namespaced_deployment_status(
-            name, NAMESPACE, {"status": {"replicas": 2, "readyReplicas": 2}}
-        )
+        set_ready(api, NAMESPACE, name, 2, 2)
         apps.create_namespaced_deployment(NAMESPACE, deployment(f"{name}-standby", 0))
         core.create_namespaced_service(
             NAMESPACE,
@@ -191,12 +174,5 @@ def markdown(r: FailoverResults) -> str:
 
 
 if __name__ == "__main__":
-    from kubernetes import config
-
-    with LocalControlPlane() as control_plane:
-        kube_api = config.new_client_from_config(
-            config_file=str(control_plane.kubeconfig), persist_config=False
-        )
-        apply_crds(kube_api)
-        print(markdown(run(control_plane.kubeconfig, kube_api)))
+    run_alone(run, markdown)
     sys.exit(0)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import LocalControlPlane, OperatorProcess, apply_crds
+from support import OperatorProcess, run_alone
 
 GROUP, VERSION, PLURAL = "orchestration.eoe.dev", "v1alpha1", "orchestrationworkflows"
 NAMESPACE = "bench-takeover"
@@ -181,12 +181,5 @@ def markdown(r: TakeoverResults) -> str:
 
 
 if __name__ == "__main__":
-    from kubernetes import config
-
-    with LocalControlPlane() as control_plane:
-        kube_api = config.new_client_from_config(
-            config_file=str(control_plane.kubeconfig), persist_config=False
-        )
-        apply_crds(kube_api)
-        print(markdown(run(control_plane.kubeconfig, kube_api)))
+    run_alone(run, markdown)
     sys.exit(0)

@@ -8,12 +8,14 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import yaml
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -131,3 +133,15 @@ def tree_rss_mb(process: psutil.Process) -> float:
         except psutil.NoSuchProcess:
             continue
     return total / 2**20
+
+
+def run_alone(run: Callable[[Path, Any], T], markdown: Callable[[T], str]) -> None:
+    """A benchmark section on a control plane of its own, its table printed."""
+    from kubernetes import config
+
+    with LocalControlPlane() as control_plane:
+        kube_api = config.new_client_from_config(
+            config_file=str(control_plane.kubeconfig), persist_config=False
+        )
+        apply_crds(kube_api)
+        print(markdown(run(control_plane.kubeconfig, kube_api)))

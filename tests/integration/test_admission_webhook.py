@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
+from test_services import service
 
 from envtest.operator_process import free_port
 
@@ -147,15 +148,6 @@ def reviewed(
     finally:
         registrations.delete_validating_webhook_configuration(name)
         process.stop()
-
-
-def service(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
 
 
 def create(custom: Any, namespace: str, plural: str, body: dict[str, Any]) -> list[str]:

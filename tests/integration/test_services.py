@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
+from envtest.workloads import deployment, set_ready
+
+__all__ = ["deployment", "set_ready"]  # shared with other modules
+
 PLURAL = "orchestratedservices"
 
 
@@ -156,33 +160,6 @@ def test_open_tcp_port_is_healthy(services: Services) -> None:
             )
         )
         services.wait_health("cache", "HEALTHY")
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
-            },
-        },
-    }
-
-
-def set_ready(kube_api: Any, namespace: str, name: str, replicas: int, ready: int) -> None:
-    from kubernetes import client
-
-    client.AppsV1Api(kube_api).patch_namespaced_deployment_status(
-        name,
-        namespace,
-        {"status": {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready}},
-    )
 
 
 def test_workload_readiness_decides_health(

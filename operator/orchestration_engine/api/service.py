@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -52,8 +52,9 @@ class ActiveTarget(StrEnum):
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
 
 
-class HttpCheck(Model):
-    url: str = Field(
+def _http_url() -> Any:
+    """An absolute http(s) URL, checked by the API server (CEL) and by the model."""
+    return Field(
         max_length=2048,
         json_schema_extra=validations(
             cel(
@@ -62,6 +63,17 @@ class HttpCheck(Model):
             )
         ),
     )
+
+
+def _absolute_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an absolute http:// or https:// URL")
+    return url
+
+
+class HttpCheck(Model):
+    url: str = _http_url()
     expected_status: list[HttpStatus] = Field(
         default_factory=lambda: [200],
         min_length=1,
@@ -69,13 +81,7 @@ class HttpCheck(Model):
         json_schema_extra={"default": [200]},
     )
 
-    @field_validator("url")
-    @classmethod
-    def _absolute_http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url must be an absolute http:// or https:// URL")
-        return url
+    _url = field_validator("url")(_absolute_http_url)
 
 
 class TcpCheck(Model):
@@ -133,25 +139,11 @@ class PrometheusScaling(Model):
     """An external load signal: ``query``'s value is the whole service's load, ``target``
     the load one replica takes (replicas = ceil(value / target))."""
 
-    url: str = Field(
-        max_length=2048,
-        json_schema_extra=validations(
-            cel(
-                "isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",
-                "url must be an absolute http:// or https:// URL",
-            )
-        ),
-    )
+    url: str = _http_url()
     query: str = Field(min_length=1, max_length=4096)
     target: float = Field(gt=0)
 
-    @field_validator("url")
-    @classmethod
-    def _absolute_http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url must be an absolute http:// or https:// URL")
-        return url
+    _url = field_validator("url")(_absolute_http_url)
 
 
 class Scaling(Model):
