@@ -2,11 +2,13 @@
 
 Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"; empty: skip), BENCH_WINDOW_SECONDS
 (60), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
-BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip).
+BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip),
+BENCH_OPTIMIZER (1; 0: skip).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
 election's takeover (bench_takeover), failover time (bench_failover), the metrics store
 (bench_store), anomaly detection
-(bench_anomaly), predictive against reactive scaling (bench_scaling, simulated).
+(bench_anomaly), predictive against reactive scaling (bench_scaling, simulated), the
+resource optimiser's solvers (bench_optimizer).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_anomaly
 import bench_failover
+import bench_optimizer
 import bench_scaling
 import bench_services
 import bench_store
@@ -68,6 +71,7 @@ def main() -> int:
     store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
     anomaly = bench_anomaly.run() if os.environ.get("BENCH_ANOMALY", "1") != "0" else None
     scaling = bench_scaling.run() if os.environ.get("BENCH_SCALING", "1") != "0" else None
+    optimizer = bench_optimizer.run() if os.environ.get("BENCH_OPTIMIZER", "1") != "0" else None
 
     report = [
         "# Benchmarks",
@@ -86,6 +90,7 @@ def main() -> int:
         bench_store.markdown(store) if store else "",
         bench_anomaly.markdown(anomaly) if anomaly else "",
         bench_scaling.markdown(scaling) if scaling else "",
+        bench_optimizer.markdown(optimizer) if optimizer else "",
     ]
     notes = ROOT / "docs" / "benchmark-notes.md"
     if notes.exists():
