@@ -82,3 +82,9 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(
         (c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {}
     )
+
+
+def events_of(core: Any, namespace: str, name: str, reason: str) -> list[Any]:
+    """The Events about the object ``name`` with ``reason`` (``core``: a CoreV1Api)."""
+    found = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+    return [e for e in found.items if e.reason == reason]

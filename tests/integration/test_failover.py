@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, condition, events_of, wait_for
 from test_services import deployment, set_ready
 
 pytestmark = pytest.mark.cluster
@@ -118,8 +118,7 @@ class Fleet:
         return dict(obj.get("status") or {})
 
     def condition(self, name: str, type_: str) -> dict[str, Any]:
-        conditions = self.status(name).get("conditions") or []
-        return next((c for c in conditions if c["type"] == type_), {})
+        return condition({"status": self.status(name)}, type_)
 
     def wait_health(self, name: str, health: str, timeout: float = 20) -> None:
         wait_for(
@@ -129,10 +128,7 @@ class Fleet:
         )
 
     def events(self, name: str, reason: str) -> list[Any]:
-        found = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name}"
-        ).items
-        return [e for e in found if e.reason == reason]
+        return events_of(self.core, self.namespace, name, reason)
 
     def pair(self, name: str, url: str, **failover: Any) -> None:
         """A primary with two ready replicas, an idle standby, a Service on the primary."""

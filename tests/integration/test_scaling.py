@@ -13,10 +13,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
-from test_services import Endpoint, deployment, set_ready
+from integration_support import (
+    GROUP,
+    VERSION,
+    OperatorProcess,
+    condition,
+    engine,
+    events_of,
+    wait_for,
+)
+from test_services import Endpoint, deployment, endpoint, set_ready
 
 pytestmark = pytest.mark.cluster
+
+__all__ = ["endpoint"]  # the health endpoint fixture, shared with test_services
 
 PLURAL = "orchestratedservices"
 ENGINES = "orchestrationengines"
@@ -71,21 +81,10 @@ class Scaled:
 
     def condition(self, name: str, type_: str) -> dict[str, Any]:
         obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        return next((c for c in conditions if c["type"] == type_), {})
+        return condition(obj, type_)
 
     def events(self, name: str, reason: str) -> list[Any]:
-        found = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name}"
-        ).items
-        return [e for e in found if e.reason == reason]
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint()
-    yield server
-    server.close()
+        return events_of(self.core, self.namespace, name, reason)
 
 
 @pytest.fixture

@@ -88,7 +88,6 @@ class _Track:
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
     history: list[core.Recommendation] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
-    pending: tuple[int, float] | None = None  # (replicas patched to, when)
     target: int | None = None  # scaled to this; Scaling stays True until it is ready
     scaled_at: float | None = None
     action: ConditionState | None = None
@@ -265,10 +264,13 @@ class Autoscaler:
             return
         now = self._monotonic()
         current = replicas.desired
-        if track.pending is not None:
-            if current != track.pending[0] and now - track.pending[1] < PENDING_GRACE_S:
-                return  # our patch has not come back through the watch yet
-            track.pending = None
+        if (
+            track.target is not None
+            and track.scaled_at is not None
+            and current != track.target
+            and now - track.scaled_at < PENDING_GRACE_S
+        ):
+            return  # our patch has not come back through the watch yet
         scaling = spec.scaling
         window = max(WINDOW_MIN_S, WINDOW_PERIODS * _period(spec))
         while track.samples and now - track.samples[0][0] > window:
@@ -382,7 +384,6 @@ class Autoscaler:
         )
         # The samples describe the old size; the next decision waits for new ones.
         track.samples.clear()
-        track.pending = (decision.desired, self._monotonic())
         track.target = decision.desired
         track.scaled_at = self._monotonic()
         track.action = ConditionState(True, reason, message)

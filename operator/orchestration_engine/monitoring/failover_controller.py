@@ -121,9 +121,8 @@ class FailoverController:
             # Switched by someone else (a workflow's failover step): it counts as a switch.
             track.last_switch_at = now
         track.active_seen = active
-        healthy = policy.primary_healthy(
-            entry.state.health, active, self.monitor.primary_ready(key)
-        )
+        primary_ready = self.monitor.primary_ready(key)
+        healthy = policy.primary_healthy(entry.state.health, active, primary_ready)
         if not healthy:
             track.primary_healthy_since = None
         elif track.primary_healthy_since is None:
@@ -135,7 +134,7 @@ class FailoverController:
                 active=active,
                 automatic_failback=failover.automatic_failback,
                 can_fail_back=entry.spec.workload_ref is not None,
-                primary_ready=self.monitor.primary_ready(key),
+                primary_ready=primary_ready,
                 primary_healthy_since=track.primary_healthy_since,
                 last_switch_at=track.last_switch_at,
                 failback_delay_s=float(failover.failback_delay_seconds),

@@ -132,7 +132,6 @@ class ServiceEntry:
     scaling: ConditionState | None = None
     last_scale_time: str | None = None
     anomaly: AnomalyDetector | None = None
-    anomaly_period: float | None = None
     dependencies: DependencyView = field(default_factory=DependencyView)
     written: dict[str, Any] | None = None
     written_at: float | None = None
@@ -277,13 +276,7 @@ class ServiceMonitor:
         text = message or f"traffic switched to the {to}"
         self.events.record(entry.ref(), type_, reason, text)
         self.checks.service_event(key[0], key[1], reason, text, {"to": to})
-        # The health's replicas are now the other workload's.
-        workload = entry.workload_key
-        self._apply(
-            entry,
-            with_replicas(entry.state, self.replicas(workload) if workload else None, entry.policy),
-        )
-        self._changed(key)
+        self._follow_traffic(entry)
 
     def correct_target(self, key: Key, to: str) -> None:
         """The Service's selector says traffic goes to ``to`` (read back after a restart or a
@@ -292,12 +285,7 @@ class ServiceMonitor:
         if entry is None or entry.active_target == to:
             return
         entry.active_target = to
-        workload = entry.workload_key
-        self._apply(
-            entry,
-            with_replicas(entry.state, self.replicas(workload) if workload else None, entry.policy),
-        )
-        self._changed(key)
+        self._follow_traffic(entry)
 
     def set_failover_problem(self, key: Key, problem: tuple[str, str] | None) -> None:
         entry = self.entries.get(key)
@@ -333,6 +321,16 @@ class ServiceMonitor:
         return (
             replicas is not None and not replicas.missing and 0 < replicas.desired <= replicas.ready
         )
+
+    def _active_replicas(self, entry: ServiceEntry) -> Replicas | None:
+        """The replicas of the workload serving the traffic (None: no workloadRef)."""
+        workload = entry.workload_key
+        return self.replicas(workload) if workload is not None else None
+
+    def _follow_traffic(self, entry: ServiceEntry) -> None:
+        """Traffic moved: health counts the other workload's replicas from now on."""
+        self._apply(entry, with_replicas(entry.state, self._active_replicas(entry), entry.policy))
+        self._changed(entry.key)
 
     def _changed(self, key: Key) -> None:
         for listener in self.change_listeners:
@@ -384,8 +382,7 @@ class ServiceMonitor:
     async def run_check(self, key: Key, target: ProbeTarget) -> CheckResult:
         """The scheduler's check function for workload-only services (http/tcp are probes)."""
         entry = self.entries.get(key)
-        workload = entry.workload_key if entry else None
-        replicas = self.replicas(workload) if workload else None
+        replicas = self._active_replicas(entry) if entry else None
         outcome = workload_check(replicas, self._now())
         if outcome.ok:
             return CheckResult.success(0.0)
@@ -473,11 +470,10 @@ class ServiceMonitor:
             target = target_of(spec)
             entry.target = target
             self.scheduler.upsert(key, target, period_of(spec))
-            if entry.anomaly is None or entry.anomaly_period != period_of(spec):
-                entry.anomaly = AnomalyDetector(AnomalyPolicy.for_period(period_of(spec)))
-                entry.anomaly_period = period_of(spec)
-        replicas = self.replicas(entry.workload_key) if entry.workload_key else None
-        entry.state = with_replicas(entry.state, replicas, policy)
+            anomaly_policy = AnomalyPolicy.for_period(period_of(spec))
+            if entry.anomaly is None or entry.anomaly.policy != anomaly_policy:
+                entry.anomaly = AnomalyDetector(anomaly_policy)
+        entry.state = with_replicas(entry.state, self._active_replicas(entry), policy)
         # This service's arrival may complete (or break) others' dependencies.
         for affected in [key, *self._dependents_closure(key)]:
             self._refresh_dependencies(affected)
