@@ -86,6 +86,24 @@ SCALING_ACTIONS = Counter(
     "Replica changes made by the autoscaler: direction up or down",
     ["namespace", "service", "direction"],
 )
+OPTIMIZATION_SCORE = Gauge(
+    "eoe_optimization_score",
+    "The latest plan's score, 0..100: its cost between the minimum-replicas plan and the bound",
+)
+OPTIMIZATION_RUNS = Counter(
+    "eoe_optimization_runs_total",
+    "Optimiser rounds by strategy and solver (greedy, anneal)",
+    ["strategy", "solver"],
+)
+OPTIMIZATION_DURATION = Histogram(
+    "eoe_optimization_duration_seconds",
+    "Time to compute one plan",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+OPTIMIZATION_CHANGES = Gauge(
+    "eoe_optimization_planned_changes",
+    "Services whose planned replicas differ from their current ones in the latest plan",
+)
 ANOMALIES = Counter(
     "eoe_anomalies_detected_total",
     "AnomalyDetected raised on a service's latency or error series",

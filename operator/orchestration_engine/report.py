@@ -319,6 +319,25 @@ def assemble(
                 }
                 for e in (store.events if store else [])
             ],
-            "recommendations": recommendations(services, store_problem),
+            # The optimiser's latest plan (docs/optimizer.md), as the engine's status has it.
+            "optimization": engine_status.get("optimization"),
+            "recommendations": _operator_recommendations(engine_status)
+            + recommendations(services, store_problem),
         }
     }
+
+
+def _operator_recommendations(engine_status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The operator's live ones (optimiser, anomalies, forecasts) in the report's shape."""
+    found = []
+    for r in engine_status.get("recommendations") or []:
+        found.append(
+            {
+                "service": f"{r.get('namespace')}/{r.get('service')}",
+                "kind": r.get("kind"),
+                "evidence": r.get("evidence") or {},
+                "action": None,
+                "text": f"{r.get('namespace')}/{r.get('message')}",
+            }
+        )
+    return found

@@ -95,6 +95,7 @@ def print_report(console: Console, document: dict[str, Any]) -> None:
             str(s["failures_24h"]),
         )
     console.print(table)
+    _print_optimization(console, report.get("optimization"))
     if report["recent_events"]:
         events = Table(title="Recent events", title_justify="left")
         for column in ("time", "object", "reason", "message"):
@@ -107,3 +108,27 @@ def print_report(console: Console, document: dict[str, Any]) -> None:
         console.print("[bold]Recommendations[/bold]")
         for r in report["recommendations"]:
             console.print(f"  - {r['text']}", highlight=False)
+
+
+def _print_optimization(console: Console, plan: dict[str, Any] | None) -> None:
+    if not plan:
+        return
+    binds = "; capacity binds" if plan.get("capacityBinds") else ""
+    console.print(
+        f"optimisation:    {plan['strategy']} ({plan['solver']}), score {_fmt(plan['score'])},"
+        f" {plan['changes']} of {plan['services']} services to change{binds}",
+        highlight=False,
+    )
+    for note in plan.get("notes") or []:
+        console.print(f"  note: {note}", highlight=False)
+    if plan.get("plannedChanges"):
+        table = Table(title="Planned changes", title_justify="left")
+        for column in ("namespace", "name", "current", "planned", "reason"):
+            table.add_column(
+                column, justify="right" if column in ("current", "planned") else "left"
+            )
+        for c in plan["plannedChanges"]:
+            table.add_row(
+                c["namespace"], c["name"], str(c["current"]), str(c["planned"]), c["reason"]
+            )
+        console.print(table)

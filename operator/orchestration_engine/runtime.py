@@ -48,6 +48,7 @@ from orchestration_engine.monitoring.failover import ServiceFailover
 from orchestration_engine.monitoring.failover_controller import FailoverController
 from orchestration_engine.monitoring.halt_response import HaltResponse
 from orchestration_engine.monitoring.notifier import WebhookNotifier
+from orchestration_engine.monitoring.resource_optimizer import ResourceOptimizer
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
 from orchestration_engine.monitoring.watch_canary import WatchCanary
@@ -186,6 +187,19 @@ async def operate(
     monitor.check_listeners.append(autoscaler.check)
     monitor.change_listeners.append(autoscaler.changed)
     keeper.listeners.append(autoscaler.engine_changed)
+    optimizer = ResourceOptimizer(
+        monitor,
+        workload_cache,
+        autoscaler,
+        engine=lambda: keeper.spec,
+        rows=store,
+        orchestration_id=orchestration_id,
+        on_outcome=lambda o: keeper.optimized(o.summary, o.recommendations, o.score, o.annealed),
+        quantum_override=settings.quantum,
+        ai_override=settings.ai,
+    )
+    keeper.listeners.append(optimizer.engine_changed)
+    keeper.optimizing = lambda: optimizer.solving
     keeper.automatic_failovers = failover_controller.switching
     keeper.automatic_scaling = autoscaler.scaling
     halt_response = HaltResponse(
@@ -240,6 +254,7 @@ async def operate(
     await keeper.start()
     await controller.start()
     await autoscaler.start()
+    await optimizer.start()
     await canary.start()
     retention = RetentionTask(
         settings.database_url,
@@ -265,6 +280,7 @@ async def operate(
         await canary.stop()
         await retention.stop()
         await controller.stop()
+        await optimizer.stop()
         await autoscaler.close()
         await failover_controller.close()
         await scheduler.stop()

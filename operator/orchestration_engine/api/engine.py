@@ -119,6 +119,42 @@ class Scores(StatusModel):
     cost_efficiency: float | None = None
 
 
+class PlannedChange(StatusModel):
+    namespace: str
+    name: str
+    current: int
+    planned: int
+    reason: str = ""
+
+
+class Optimization(StatusModel):
+    """The optimiser's latest plan (docs/optimizer.md); the store keeps every plan whole."""
+
+    strategy: OptimizationStrategy
+    objective: OptimizationStrategy  # whose cost is minimised (QUANTUM_ENHANCED: PERFORMANCE)
+    solver: str  # greedy | anneal
+    time: datetime
+    duration_ms: float
+    score: float  # = scores.optimization: the plan's cost between the floor and the bound
+    cost: float | None = None
+    bound: float | None = None
+    feasible: bool
+    capacity_binds: bool
+    services: int  # services planned (those with ``scaling``)
+    changes: int  # services whose planned count differs from their current one
+    notes: list[str] = Field(default_factory=list)
+    # The most important changes first, at most 20.
+    planned_changes: list[PlannedChange] = Field(default_factory=list)
+
+
+class Recommendation(StatusModel):
+    namespace: str
+    service: str
+    kind: str  # scale | capacity | anomaly | forecast
+    message: str
+    evidence: dict[str, float] = Field(default_factory=dict)
+
+
 class EngineStatus(StatusModel):
     observed_generation: int | None = None
     phase: EnginePhase = EnginePhase.INITIALIZING
@@ -129,6 +165,9 @@ class EngineStatus(StatusModel):
     message: str | None = None
     # Written every minute and read back through the watch: the liveness probe's canary.
     heartbeat_time: datetime | None = None
+    optimization: Optimization | None = None
+    # From the optimiser, the anomaly detector and the forecasts (enableAIDecisionMaking).
+    recommendations: list[Recommendation] = Field(default_factory=list)
     conditions: Conditions
 
 

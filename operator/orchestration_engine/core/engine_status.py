@@ -28,6 +28,8 @@ class EngineView:
     scores: Scores
     stopping: bool = False
     activity: Activity = field(default_factory=Activity)
+    optimization: dict[str, Any] | None = None  # the latest plan's summary
+    recommendations: tuple[dict[str, Any], ...] = ()
 
 
 def phase_of(view: EngineView) -> EnginePhase:
@@ -71,5 +73,7 @@ def render(view: EngineView, previous: Conditions, now: datetime) -> dict[str, A
             "performance": scores.performance,
             "costEfficiency": scores.cost_efficiency,
         },
+        "optimization": view.optimization,
+        "recommendations": list(view.recommendations),
         "conditions": conditions,
     }

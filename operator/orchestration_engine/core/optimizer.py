@@ -166,6 +166,7 @@ class Plan:
     feasible: bool  # False: even the minimums exceed the capacity
     notes: tuple[str, ...]
     reasons: dict[Key, str]  # per service, with the figures behind its count
+    solver: Solver = Solver.GREEDY  # the solver that made it (annealing may fall back)
 
 
 # -- the compiled problem: what every solver works on ---------------------------------------
@@ -498,6 +499,7 @@ def optimise(
         feasible,
         tuple(notes),
         reasons,
+        solver if feasible else Solver.GREEDY,
     )
 
 

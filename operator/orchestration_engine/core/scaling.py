@@ -14,6 +14,12 @@ several metrics, so no signal is starved):
 - **A forecast** (``predictive``): the demand expected over the next window, in replicas
   (see core/forecast.py), times a headroom; it only ever raises the count, since scaling in
   ahead of a predicted fall saves little and costs much when the forecast is wrong.
+- **The optimiser's plan** (core/optimization_round.py, every
+  ``optimizationIntervalSeconds``): for a strategy that wants more than demand (RELIABILITY's
+  two CRITICAL replicas, SCALABILITY's headroom) its count is one more candidate. When the
+  engine's capacity binds, the plan is also a ceiling: the fleet cannot grow past what fits,
+  and the optimiser, not the order in which signals arrive, chooses who gives way (COST: the
+  lowest priorities).
 
 The recommendation is then stabilised as the HPA's ``behavior`` does: a scale-up goes no
 higher than the lowest recommendation of the scale-up window, a scale-down no lower than the
@@ -47,6 +53,8 @@ class Reason(StrEnum):
     ABOVE_MAXIMUM = "AboveMaximum"
     STABILIZING = "Stabilizing"
     UP_ONLY = "ScaleDownSuspended"  # during an emergency halt
+    PLAN = "OptimizerPlan"
+    CAPACITY = "CapacityPlan"  # held to the optimiser's allotment: the capacity binds
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,8 @@ class Signals:
     samples: int = 0
     external_value: float | None = None
     forecast_demand: float | None = None  # replicas needed over the next window
+    planned: int | None = None  # the optimiser's floor for this service
+    plan_ceiling: int | None = None  # set when the capacity binds: no more than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +167,24 @@ def recommend(current: int, signals: Signals, policy: ScalingPolicy) -> tuple[in
             candidates.append(
                 (wanted, Reason.FORECAST, f"forecast needs {signals.forecast_demand:.1f} replicas")
             )
-    if not candidates:
-        return current, Reason.WITHIN_TARGET, "no scaling signal"
+    if signals.planned is not None:
+        candidates.append(
+            (signals.planned, Reason.PLAN, f"optimiser plan {signals.planned} replicas")
+        )
     # The highest wins; on a tie, the first signal (latency) explains it.
-    return max(candidates, key=lambda c: c[0])
+    best = (
+        max(candidates, key=lambda c: c[0])
+        if candidates
+        else (current, Reason.WITHIN_TARGET, "no scaling signal")
+    )
+    ceiling = signals.plan_ceiling
+    if ceiling is not None and best[0] > ceiling:
+        return (
+            ceiling,
+            Reason.CAPACITY,
+            f"{best[2]}; the capacity plan allots {ceiling}",
+        )
+    return best
 
 
 def stabilize(

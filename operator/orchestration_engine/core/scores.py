@@ -7,7 +7,9 @@
   checks pass.
 - cost efficiency: replicas that are ready as a share of the replicas asked for, over the
   services with a workload (capacity paid for that serves).
-- optimization: the mean of the three, until the optimiser provides its own objective.
+- optimization: the optimiser's latest plan score (core/optimizer.py: the plan's cost placed
+  between the minimum-replicas plan, 0, and the capacity-free bound, 100); the mean of the
+  three before the first plan.
 - health score: 0.3·optimization + 0.3·reliability + 0.2·performance + 0.2·cost efficiency
   (the original engine's weights).
 An empty fleet has nothing failing: every score is 100.
@@ -55,7 +57,7 @@ def _round(value: float) -> float:
     return round(value, 2)
 
 
-def compute(services: Iterable[ServiceFacts]) -> Scores:
+def compute(services: Iterable[ServiceFacts], optimization: float | None = None) -> Scores:
     known = [s for s in services if s.health is not Health.UNKNOWN]
     weight = sum(PRIORITY_WEIGHT[s.priority] for s in known)
     reliability = (
@@ -76,7 +78,8 @@ def compute(services: Iterable[ServiceFacts]) -> Scores:
     desired = sum(s.desired_replicas or 0 for s in with_workload)
     ready = sum(min(s.ready_replicas or 0, s.desired_replicas or 0) for s in with_workload)
     cost = 100.0 * ready / desired if desired else 100.0
-    optimization = (reliability + performance + cost) / 3
+    if optimization is None:
+        optimization = (reliability + performance + cost) / 3
     health = 0.3 * optimization + 0.3 * reliability + 0.2 * performance + 0.2 * cost
     return Scores(
         _round(reliability), _round(performance), _round(cost), _round(optimization), _round(health)

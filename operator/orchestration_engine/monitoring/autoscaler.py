@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from orchestration_engine.api.engine import EngineSpec
 from orchestration_engine.api.service import PrometheusScaling, Scaling, ServiceSpec
 from orchestration_engine.core import scaling as core
 from orchestration_engine.core.forecast import HEADROOM, DemandHistory, forecast_peak
+from orchestration_engine.core.optimization_round import Allotment
 from orchestration_engine.core.service_status import ConditionState
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import KubeError
@@ -99,6 +100,17 @@ class _Track:
     forecast: float | None = None
     external: float | None = None
     external_error: str | None = None
+    above_target_since: float | None = None  # the p95 has been above the target since
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the optimiser and the recommendations read about a service's load."""
+
+    p95_ms: float | None
+    demand: float | None  # replicas needed now: the highest of the signals; None: unknown
+    forecast: float | None  # replicas the forecast asks for, headroom included
+    above_target_s: float | None
 
 
 def policy_of(scaling: Scaling, headroom: float = 1.0) -> core.ScalingPolicy:
@@ -183,6 +195,9 @@ class Autoscaler:
         self._tracks: dict[Key, _Track] = {}
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
+        # The optimiser's latest plan (monitoring/resource_optimizer.py), until it expires.
+        self._plan: dict[Key, Allotment] = {}
+        self._plan_until = -math.inf
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -211,6 +226,53 @@ class Autoscaler:
     def scaling(self) -> int:
         """Services whose last change is still under way (for the engine's phase)."""
         return sum(1 for t in self._tracks.values() if t.target is not None)
+
+    def set_plan(self, allotments: Mapping[Key, Allotment], valid_s: float) -> None:
+        """The optimiser's plan, a signal for ``valid_s`` seconds (it is renewed every
+        round; one that is not, because the optimiser stopped, no longer holds anything)."""
+        changed = set(self._plan) | set(allotments)
+        self._plan = dict(allotments)
+        self._plan_until = self._monotonic() + valid_s
+        for key in changed:
+            self._evaluate(key)
+
+    def planned(self, key: Key) -> Allotment | None:
+        if self._monotonic() > self._plan_until:
+            return None
+        return self._plan.get(key)
+
+    def observation(self, key: Key) -> Observation:
+        entry = self.monitor.entries.get(key)
+        track = self._tracks.get(key)
+        spec = entry.spec if entry is not None else None
+        if entry is None or spec is None or spec.scaling is None or track is None:
+            return Observation(None, None, None, None)
+        now = self._monotonic()
+        latencies = [latency for _at, latency in track.samples]
+        p95 = core.percentile(latencies)
+        scaling = spec.scaling
+        demands = []
+        ref = active_ref(spec, entry.active_target)
+        if (
+            p95 is not None
+            and len(latencies) >= core.MIN_SAMPLES
+            and scaling.target_latency_ms is not None
+            and ref is not None
+        ):
+            ready = self.workloads.lookup((key[0], ref.kind.value, ref.name)).ready
+            demands.append(core.latency_demand(ready, p95, scaling.target_latency_ms))
+        if scaling.prometheus is not None and track.external is not None:
+            demands.append(track.external / scaling.prometheus.target)
+        forecast = track.forecast * self.forecast_headroom if track.forecast is not None else None
+        if forecast is not None:
+            demands.append(forecast)
+        since = track.above_target_since
+        return Observation(
+            p95,
+            max(demands) if demands else None,
+            forecast,
+            now - since if since is not None else None,
+        )
 
     async def start(self) -> None:
         self._poller = asyncio.create_task(self._poll_prometheus(), name="autoscaler-prometheus")
@@ -276,19 +338,29 @@ class Autoscaler:
         while track.samples and now - track.samples[0][0] > window:
             track.samples.popleft()
         latencies = [latency for _at, latency in track.samples]
+        p95 = core.percentile(latencies)
+        target = scaling.target_latency_ms
+        # No samples (just after a scaling) say nothing either way: the breach goes on.
+        if target is None or (p95 is not None and p95 <= target):
+            track.above_target_since = None
+        elif p95 is not None and track.above_target_since is None:
+            track.above_target_since = now
         predictive = engine.predictive_scaling and scaling.predictive
         if predictive:
             self._ensure_history(key, track)
         elif track.demand is not None or track.forecast is not None:
             track.demand, track.forecast = None, None
         policy = policy_of(scaling, self.forecast_headroom)
+        plan = self.planned(key)
         decision = core.decide(
             current,
             core.Signals(
-                p95_latency_ms=core.percentile(latencies),
+                p95_latency_ms=p95,
                 samples=len(latencies),
                 external_value=track.external if scaling.prometheus else None,
                 forecast_demand=track.forecast if predictive else None,
+                planned=plan.floor if plan is not None else None,
+                plan_ceiling=plan.ceiling if plan is not None else None,
             ),
             track.history,
             now,

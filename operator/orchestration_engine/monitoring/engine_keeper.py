@@ -97,6 +97,12 @@ class EngineKeeper:
         # Failovers and scaling changes under way outside workflows (the phase counts them).
         self.automatic_failovers: Callable[[], int] = lambda: 0
         self.automatic_scaling: Callable[[], int] = lambda: 0
+        self.optimizing: Callable[[], bool] = lambda: False
+        # The optimiser's latest round (monitoring/resource_optimizer.py).
+        self.optimization: dict[str, Any] | None = None
+        self.recommendations: tuple[dict[str, Any], ...] = ()
+        self.optimization_score: float | None = None
+        self.annealed = False
 
     @property
     def interval(self) -> float:
@@ -205,6 +211,17 @@ class EngineKeeper:
         for changed in self.listeners:
             changed()
 
+    def optimized(
+        self,
+        summary: dict[str, Any],
+        recommendations: list[dict[str, Any]],
+        score: float,
+        annealed: bool,
+    ) -> None:
+        self.optimization, self.recommendations = summary, tuple(recommendations)
+        self.optimization_score, self.annealed = score, annealed
+        self.publish()
+
     def store_changed(self, degraded: bool, message: str) -> None:
         self.store_problem = message if degraded else None
         self.publish()
@@ -247,12 +264,15 @@ class EngineKeeper:
             store_problem=self.store_problem,
             services=services,
             workflows=self.workflows.counts(),
-            scores=compute(facts),
+            scores=compute(facts, self.optimization_score),
             stopping=self.stopping,
+            optimization=self.optimization,
+            recommendations=self.recommendations,
             activity=Activity(
                 initialized=self.initialized,
                 failovers=running.failovers + self.automatic_failovers(),
                 scaling=running.scaling + self.automatic_scaling(),
+                optimizing=self.optimizing(),
                 maintenance_workflows=running.maintenance,
                 running_workflows=running.running,
                 unhealthy_services=sum(
@@ -305,8 +325,8 @@ class EngineKeeper:
                 "reliability_score": scores.reliability,
                 "performance_score": scores.performance,
                 "cost_efficiency": scores.cost_efficiency,
-                # No optimiser runs yet: nothing quantum-enhanced is active.
-                "quantum_enhancement_active": False,
+                # True when the latest plan was annealed (QUANTUM_ENHANCED, docs/optimizer.md).
+                "quantum_enhancement_active": self.annealed,
                 "ai_optimization_score": scores.optimization,
             },
         )

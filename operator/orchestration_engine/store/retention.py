@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import create_engine
 from .errors import describe
-from .tables import UtcDateTime, health_check_rollups, health_checks, scaling_samples
+from .tables import (
+    UtcDateTime,
+    health_check_rollups,
+    health_checks,
+    optimization_runs,
+    scaling_samples,
+)
 from .url import redact
 
 log = logging.getLogger(__name__)
@@ -215,6 +221,10 @@ async def roll_up_and_prune(
     # The demand history is read for a week at most (core/forecast.py); it goes with the raw
     # checks it was computed from.
     await _prune(engine, scaling_samples, "timestamp", raw_cutoff(now, raw_retention), chunk_rows)
+    # One small row per optimiser round (changes only): kept as long as the roll-ups.
+    await _prune(
+        engine, optimization_runs, "timestamp", rollup_cutoff(now, rollup_retention), chunk_rows
+    )
     return result + RetentionResult(rollups_deleted=pruned)
 
 

@@ -274,4 +274,30 @@ scaling_samples = Table(
     sqlite_autoincrement=True,
 )
 
+# One row per optimiser round (docs/optimizer.md): the figures the engine's status shows, and
+# the whole plan, which the status only samples.
+optimization_runs = Table(
+    "optimization_runs",
+    metadata,
+    _id(),
+    _row_id(),
+    _moment("timestamp"),
+    _text("orchestration_id"),
+    _text("strategy"),
+    _text("solver"),
+    _float("score"),
+    _float("objective_value", nullable=True),  # the strategy's cost: lower is better
+    _float("bound", nullable=True),
+    Column("feasible", Boolean(), nullable=False),
+    _int("services"),
+    _int("changes"),
+    _float("duration_ms"),
+    _text("plan"),  # JSON: per service namespace, name, current, planned, reason
+    _text("notes"),  # JSON list
+    _text("recommendations"),  # JSON list, empty when enableAIDecisionMaking is off
+    UniqueConstraint("row_id"),
+    Index(None, "timestamp"),
+    sqlite_autoincrement=True,
+)
+
 TABLES: dict[str, Table] = {table.name: table for table in metadata.sorted_tables}

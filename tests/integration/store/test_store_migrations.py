@@ -42,7 +42,7 @@ def _differences(connection: Connection) -> list[Any]:
 def test_the_migrations_are_in_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 async def test_upgrade_from_empty_to_head(backend: Backend) -> None:

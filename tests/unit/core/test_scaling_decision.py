@@ -197,3 +197,65 @@ def test_decisions_stay_in_bounds(
         assert in_bounds or (not allow_down and decision.desired == current)
     if not allow_down:
         assert decision.desired >= current
+
+
+# -- the optimiser's plan as a signal ------------------------------------------------------
+
+
+def test_a_plan_above_the_signals_raises_the_count() -> None:
+    # RELIABILITY's second CRITICAL replica: latency alone would hold at 1.
+    policy = ScalingPolicy(min_replicas=1, max_replicas=5, target_latency_ms=100)
+    replicas, why, message = recommend(1, Signals(p95_latency_ms=60, samples=5, planned=2), policy)
+    assert (replicas, why) == (2, Reason.PLAN)
+    assert "optimiser plan 2" in message
+
+
+def test_a_plan_below_the_signals_does_not_lower_the_count_while_capacity_is_free() -> None:
+    policy = ScalingPolicy(min_replicas=1, max_replicas=5, target_latency_ms=100)
+    replicas, why, _ = recommend(4, Signals(p95_latency_ms=80, samples=5, planned=2), policy)
+    assert (replicas, why) == (4, Reason.WITHIN_TARGET)
+
+
+def test_when_capacity_binds_the_plan_is_a_ceiling() -> None:
+    policy = ScalingPolicy(min_replicas=1, max_replicas=9, target_latency_ms=100)
+    signals = Signals(p95_latency_ms=300, samples=5, planned=3, plan_ceiling=3)
+    replicas, why, message = recommend(2, signals, policy)
+    assert (replicas, why) == (3, Reason.CAPACITY)
+    assert "p95 latency 300 ms" in message
+    assert "allots 3" in message
+    # Lowering to the allotment goes through the scale-down window like any other signal.
+    held = decide(5, Signals(planned=2, plan_ceiling=2), [Recommendation(0.0, 5)], 10.0, policy)
+    assert (held.desired, held.recommended, held.reason) == (5, 2, Reason.STABILIZING)
+    later = decide(5, Signals(planned=2, plan_ceiling=2), [], 400.0, policy)
+    assert later.desired == 2
+
+
+def test_the_halt_keeps_a_plan_from_scaling_down() -> None:
+    policy = ScalingPolicy(min_replicas=1, max_replicas=9, scale_down_stabilization_s=0)
+    d = decide(5, Signals(planned=2, plan_ceiling=2), [], 0.0, policy, allow_scale_down=False)
+    assert (d.desired, d.reason) == (5, Reason.UP_ONLY)
+
+
+@given(
+    current=st.integers(0, 20),
+    planned=st.integers(0, 20),
+    ceiling=st.one_of(st.none(), st.integers(0, 20)),
+    p95=st.one_of(st.none(), st.floats(1, 2000)),
+)
+def test_the_ceiling_is_never_exceeded_within_bounds(
+    current: int, planned: int, ceiling: int | None, p95: float | None
+) -> None:
+    policy = ScalingPolicy(min_replicas=0, max_replicas=20, target_latency_ms=100)
+    signals = Signals(p95_latency_ms=p95, samples=5, planned=planned, plan_ceiling=ceiling)
+    replicas, _why, _ = recommend(current, signals, policy)
+    if ceiling is not None:
+        assert replicas <= ceiling
+    else:
+        assert replicas >= planned
+
+
+def test_the_ceiling_holds_without_any_other_signal() -> None:
+    policy = ScalingPolicy(min_replicas=1, max_replicas=9)
+    replicas, why, message = recommend(3, Signals(plan_ceiling=1), policy)
+    assert (replicas, why) == (1, Reason.CAPACITY)
+    assert message == "no scaling signal; the capacity plan allots 1"

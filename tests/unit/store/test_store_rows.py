@@ -135,6 +135,7 @@ def test_every_table_is_covered() -> None:
         "health_checks",
         "health_check_rollups",
         "scaling_samples",
+        "optimization_runs",
     }
 
 
