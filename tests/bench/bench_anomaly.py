@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from anomaly_traces import KINDS, Trace, generate
-from support import percentile
+from support import met, percentile
 
 from orchestration_engine.core.anomaly import AnomalyDetector, AnomalyPolicy
 
@@ -187,11 +187,11 @@ def markdown(r: AnomalyResults) -> str:
         " detected if an episode overlaps it, and its delay runs from its start to that"
         " episode's.",
         "",
-        "| traces | labelled anomalies | episodes | false episodes | precision | recall | delay median / p95 min | detector µs/check |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| traces | labelled anomalies | episodes | false episodes | precision (target ≥ 0.9) | recall (target ≥ 0.9) | met? | delay median / p95 min | detector µs/check |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|",
         f"| {len(r.seeds)} | {r.windows} | {r.episodes} | {r.episodes - r.true_episodes}"
-        f" | {r.precision:.3f} | {r.recall:.3f} | {delays(r.delays_min)}"
-        f" | {r.detector_us_per_check:.1f} |",
+        f" | {r.precision:.3f} | {r.recall:.3f} | {met(r.precision >= 0.9 and r.recall >= 0.9)}"
+        f" | {delays(r.delays_min)} | {r.detector_us_per_check:.1f} |",
         "",
         "| kind | labelled | detected | recall | delay median / p95 min |",
         "|---|---:|---:|---:|---:|",

@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in one command; writes docs/benchmarks.md.
 
-Environment: BENCH_SERVICE_SIZES (default "200,1000,2000"; empty: skip), BENCH_WINDOW_SECONDS
-(60), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
+Environment: BENCH_RUNS (5: latency figures are the medians of this many runs, each measured
+against its floors in the same run), BENCH_SERVICE_SIZES (default "200,1000,2000"; empty:
+skip), BENCH_WINDOW_SECONDS (30, each of the BENCH_RUNS windows per size), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
 BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip),
 BENCH_OPTIMIZER (1; 0: skip).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
@@ -34,7 +35,7 @@ from support import ROOT, LocalControlPlane, apply_crds, machine
 
 def main() -> int:
     sizes = [int(s) for s in os.environ.get("BENCH_SERVICE_SIZES", "200,1000,2000").split(",") if s]
-    window = float(os.environ.get("BENCH_WINDOW_SECONDS", "60"))
+    window = float(os.environ.get("BENCH_WINDOW_SECONDS", "30"))
     started = time.monotonic()
     from kubernetes import config
 

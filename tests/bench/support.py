@@ -39,6 +39,20 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def runs() -> int:
+    """How many times a latency measurement is repeated; its figures are the runs' medians
+    (BENCH_RUNS, default 5)."""
+    return max(1, int(os.environ.get("BENCH_RUNS", "5")))
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return math.nan
