@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
@@ -176,6 +175,21 @@ def run(
     retry_period_seconds: Annotated[
         float | None, typer.Option(help="How often the lease is renewed or looked at (2).")
     ] = None,
+    # --- the log (logs.py) ---
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="text or json: one JSON object per line (LOG_FORMAT; text)."),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING, ERROR (LOG_LEVEL; INFO).")
+    ] = None,
+    log_level_module: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODULE=LEVEL, e.g. orchestration_engine.store=DEBUG or kopf=WARNING "
+            "(repeatable; LOG_LEVELS takes a comma-separated list)."
+        ),
+    ] = None,
 ) -> None:
     """Run the operator."""
     if namespace and all_namespaces:
@@ -211,9 +225,13 @@ def run(
     except SettingsError as error:
         err.print(f"[red]invalid settings:[/red] {error}")
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from orchestration_engine import logs
+
+    try:
+        logs.configure(logs.resolve_log_settings(log_format, log_level, log_level_module))
+    except logs.LogConfigError as error:
+        err.print(f"[red]invalid settings:[/red] {error}")
+        raise typer.Exit(2) from None
     from orchestration_engine.runtime import operate
 
     if not settings.leader_election:
@@ -374,6 +392,69 @@ def plan(
             )
 
 
+# --- watch, apply, wait: the live view and following workflows (watch_live.py,
+# manifest_apply.py, workflow_wait.py hold the logic; these only declare the options) ---
+
+WatchNamespace = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Only this namespace (default: all).")
+]
+WaitNamespace = Annotated[
+    str | None,
+    typer.Option("--namespace", "-n", help="Default: the kubeconfig context's namespace."),
+]
+WaitTimeout = Annotated[
+    float | None,
+    typer.Option("--timeout", min=0, help="Give up after this many seconds (exit 2)."),
+]
+
+
+@app.command()
+def watch(
+    namespace: WatchNamespace = None,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+) -> None:
+    """Show the engine, services, workflows and Events live, from watches (Ctrl-C quits)."""
+    from rich.markup import escape
+
+    from orchestration_engine.watch_live import WatchFailed, watch_live, watch_once
+
+    try:
+        asyncio.run(watch_once(out, namespace) if once else watch_live(out, namespace))
+    except KeyboardInterrupt:  # Ctrl-C before the loop took over the signal: a normal end
+        return
+    except WatchFailed as error:
+        message = f"[red]could not read the cluster:[/red] {escape(str(error))}"
+        err.print(message, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="A YAML file of objects.")],
+    namespace: WaitNamespace = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow its workflows until they finish.")
+    ] = False,
+    timeout: WaitTimeout = None,
+) -> None:
+    """Server-side apply a file; --wait: exit 0/1/2 as its workflows succeed/fail/time out."""
+    from orchestration_engine.manifest_apply import run_apply
+
+    raise typer.Exit(run_apply(file, namespace, wait, timeout, out, err))
+
+
+@app.command(name="wait")
+def wait_command(
+    workflow: Annotated[str, typer.Argument(help="The OrchestrationWorkflow's name.")],
+    namespace: WaitNamespace = None,
+    timeout: WaitTimeout = None,
+) -> None:
+    """Follow a workflow to its end: exit 0 Succeeded, 1 Failed, 2 timeout, 3 not found."""
+    from orchestration_engine.workflow_wait import run_wait
+
+    raise typer.Exit(run_wait(workflow, namespace, timeout, out, err))
+
+
 @app.command()
 def crds(
     output_dir: Annotated[
@@ -388,6 +469,51 @@ def crds(
     for definition in crd.KINDS:
         (output_dir / crd.crd_file_name(definition)).write_text(crd.render(definition.to_k8s()))
         out.print(f"wrote {output_dir / crd.crd_file_name(definition)}")
+
+
+# --- backup and restore (backup.py holds the logic; these only declare the options) ---
+
+BackupNamespaces = Annotated[
+    list[str] | None,
+    typer.Option("--namespace", "-n", help="Only these namespaces (repeatable; default: all)."),
+]
+BackupObjects = Annotated[
+    bool, typer.Option("--objects/--no-objects", help="The custom objects (on).")
+]
+BackupStore = Annotated[bool, typer.Option("--store/--no-store", help="The metrics store (on).")]
+
+
+@app.command()
+def backup(
+    to: Annotated[Path, typer.Option("--to", help="A new or empty directory to write into.")],
+    database_url: DatabaseUrl = None,
+    namespace: BackupNamespaces = None,
+    objects: BackupObjects = True,
+    store: BackupStore = True,
+) -> None:
+    """Save the custom objects and a consistent copy of the metrics store."""
+    from orchestration_engine.backup import run_backup
+
+    url = _store_url(database_url) if store else ""
+    raise typer.Exit(run_backup(to, url, namespace or [], objects, store, out, err))
+
+
+@app.command()
+def restore(
+    from_: Annotated[Path, typer.Option("--from", help="A directory written by `backup`.")],
+    database_url: DatabaseUrl = None,
+    namespace: BackupNamespaces = None,
+    objects: BackupObjects = True,
+    store: BackupStore = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a store that already holds rows.")
+    ] = False,
+) -> None:
+    """Apply a backup's objects (server-side) and load its store; stop the operator first."""
+    from orchestration_engine.backup import run_restore
+
+    url = _store_url(database_url) if store else ""
+    raise typer.Exit(run_restore(from_, url, namespace or [], objects, store, force, out, err))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import PLURAL
+from orchestration_engine.logs import reconciling
 
 
 async def engine_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -27,5 +28,5 @@ async def watches_alive(memo: kopf.Memo, **_: Any) -> str:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(engine_event)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(reconciling(engine_event))
     kopf.on.probe(id="watches", registry=registry)(watches_alive)

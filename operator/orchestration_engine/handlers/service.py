@@ -12,6 +12,7 @@ import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.service import PLURAL
+from orchestration_engine.logs import reconciling
 
 
 async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -20,4 +21,4 @@ async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(service_event)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(reconciling(service_event))

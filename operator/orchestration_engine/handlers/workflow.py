@@ -13,6 +13,7 @@ import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.workflow import PLURAL
+from orchestration_engine.logs import reconciling
 
 
 async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -22,4 +23,4 @@ async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(workflow_event)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(reconciling(workflow_event))

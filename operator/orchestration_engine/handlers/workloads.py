@@ -12,6 +12,7 @@ from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.core import discovery
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import ObjectRef
+from orchestration_engine.logs import reconciling
 
 log = logging.getLogger(__name__)
 
@@ -58,5 +59,5 @@ async def discover(memo: kopf.Memo, kind: str, body: Mapping[str, Any], deleted:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.on.event("apps", "v1", "deployments", registry=registry)(workload_event)
-    kopf.on.event("apps", "v1", "statefulsets", registry=registry)(workload_event)
+    kopf.on.event("apps", "v1", "deployments", registry=registry)(reconciling(workload_event))
+    kopf.on.event("apps", "v1", "statefulsets", registry=registry)(reconciling(workload_event))
