@@ -8,13 +8,15 @@ PY := $(VENV)/bin/python
 K8S_VERSION ?= v1.36.3
 export K8S_VERSION
 
-.PHONY: help venv control-plane control-plane-up postgres helm prometheus crds lint test test-unit test-integration demo bench clean
+.PHONY: help venv control-plane control-plane-up postgres helm prometheus crds lint test test-unit test-integration demo bench fmea audit clean
 
 help:
 	@echo "make demo              local control plane (if no cluster), CRDs, operator, examples, report"
 	@echo "make test              everything CI runs: lint, unit and integration tests"
 	@echo "make lint              ruff + mypy"
 	@echo "make bench             benchmarks; writes docs/benchmarks.md"
+	@echo "make fmea              the failure-mode suite at full size, then the 30-minute soak (docs/fmea.md)"
+	@echo "make audit             pip-audit of the installed dependencies (needs PyPI's JSON API or OSV)"
 	@echo "make crds              regenerate crds/ from the pydantic models"
 	@echo "make control-plane     build kube-apiserver + etcd into ~/.cache/orchestration-engine"
 	@echo "make control-plane-up  start a local control plane and print how to use it"
@@ -98,8 +100,21 @@ test: lint control-plane postgres helm prometheus
 demo: control-plane
 	$(PY) examples/demo.py
 
+# The failure-mode suite at the issue's sizes (10 kill points, 100 conflicts, a 60 s database
+# outage, three API server restarts), then the 30-minute soak at 1,000 services. `make test`
+# runs the same tests shortened (FMEA_FULL unset) and a 90-second soak.
+fmea: control-plane postgres
+	FMEA_FULL=1 $(PY) -m pytest tests/fmea -q -ra -s
+	$(PY) tests/fmea/soak.py --out build/fmea/soak.json
+
+# Known vulnerabilities in the installed dependencies. pip-audit asks PyPI's JSON API (or
+# OSV); where neither answers it cannot audit, and --strict makes that a failure, not a pass.
+audit: venv
+	$(PY) -m pip install --quiet pip-audit
+	$(PY) -m pip_audit --strict --skip-editable
+
 # Not part of `make test`: speed and memory targets are measured here, never in timed tests.
-bench: control-plane
+bench: control-plane postgres
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) tests/bench/run.py
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,32 @@ from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.workflow import KIND as WORKFLOW_KIND
 from orchestration_engine.api.workflow import WorkflowSpec
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping. PyYAML keeps the last
+    one silently, so a second ``steps:`` would drop the first list without a word; the API
+    server refuses it too under strict field validation, which kubectl apply uses."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 class ManifestError(ValueError):
@@ -38,7 +65,10 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     except OSError as error:
         raise ManifestError(str(path), [f"cannot read the file: {error.strerror}"]) from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        # A named stream: PyYAML's messages then say the file, not "<unicode string>".
+        stream = io.StringIO(text)
+        stream.name = str(path)
+        documents = [d for d in yaml.load_all(stream, _UniqueKeyLoader) if d is not None]
     except yaml.YAMLError as error:
         raise ManifestError(str(path), [f"invalid YAML: {error}"]) from None
     if not documents:

@@ -167,3 +167,9 @@ def set_emergency_halt(reason: str | None) -> None:
 LEADER = Gauge(
     "eoe_leader", "1 while this instance holds the leader-election Lease and acts; 0 on a standby"
 )
+
+ASYNCIO_TASKS = Gauge(
+    "eoe_asyncio_tasks",
+    "Tasks alive in the operator's event loop, sampled every 10 s: a count that keeps "
+    "growing under a steady load is a leak",
+)

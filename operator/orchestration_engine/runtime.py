@@ -68,6 +68,7 @@ from orchestration_engine.store.writer import StoreWriter
 log = logging.getLogger(__name__)
 
 STARTUP_SETTLE_SECONDS = 20.0
+TASK_SAMPLE_SECONDS = 10.0
 GC_GEN0_THRESHOLD = 700
 WATCH_SERVER_TIMEOUT_SECONDS = 300
 WATCH_CLIENT_TIMEOUT_SECONDS = WATCH_SERVER_TIMEOUT_SECONDS + 30
@@ -263,6 +264,7 @@ async def operate(
     )
     await retention.start()
     settle = asyncio.create_task(_freeze_startup_objects(), name="gc-freeze")
+    task_gauge = asyncio.create_task(_sample_task_count(), name="task-gauge")
     try:
         await kopf.operator(
             registry=build_registry(),
@@ -277,6 +279,7 @@ async def operate(
         )
     finally:
         settle.cancel()
+        task_gauge.cancel()
         await canary.stop()
         await retention.stop()
         await controller.stop()
@@ -315,6 +318,14 @@ async def _freeze_startup_objects(delay: float = STARTUP_SETTLE_SECONDS) -> None
     await asyncio.sleep(delay)
     gc.collect()
     gc.freeze()
+
+
+async def _sample_task_count(interval: float = TASK_SAMPLE_SECONDS) -> None:
+    """``eoe_asyncio_tasks``: the soak test (tests/fmea/soak.py) reads it to tell a steady
+    operator from one that leaks a task per check or per workflow."""
+    while True:
+        metrics.ASYNCIO_TASKS.set(len(asyncio.all_tasks()))
+        await asyncio.sleep(interval)
 
 
 def workflow_limits(keeper: EngineKeeper, settings: OperatorSettings) -> Limits:

@@ -227,12 +227,10 @@ class Step(Model):
             self.typed_params()
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                "params" + "".join(f".{p}" for p in e["loc"]) + f": {e['msg']}"
                 for e in error.errors()
             )
-            raise ValueError(
-                f"step {self.name!r} ({self.action.value}): params {problems}"
-            ) from None
+            raise ValueError(f"step {self.name!r} ({self.action.value}): {problems}") from None
         return self
 
     def typed_params(self) -> Model:

@@ -23,6 +23,16 @@ class Invalid(KubeError):
     """422: the server rejected what we sent; retrying the same thing will not help."""
 
 
+class Unavailable(KubeError):
+    """429 or 5xx: the server could not serve it now (throttled, restarting, etcd slow); the
+    same request may pass a moment later. A kube-apiserver that has just restarted answers
+    503 for custom resources until it has installed their paths again."""
+
+
+# 501 Not Implemented is not here: it will not pass later.
+UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 def translate(error: ApiException) -> KubeError:
     status = int(error.status or 0)
     message = f"{status} {error.reason}: {(error.body or '')[:500]!s}"
@@ -32,4 +42,6 @@ def translate(error: ApiException) -> KubeError:
         return Conflict(status, message)
     if status == 422:
         return Invalid(status, message)
+    if status in UNAVAILABLE_STATUSES:
+        return Unavailable(status, message)
     return KubeError(status, message)

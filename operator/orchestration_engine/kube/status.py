@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
-from orchestration_engine.kube.errors import KubeError, NotFound, translate
+from orchestration_engine.kube.errors import Conflict, KubeError, NotFound, Unavailable, translate
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 ObjectKey = tuple[str, str, str]  # plural, namespace ("" for cluster-scoped), name
+# After a 409 the write is queued again (unless a newer status replaced it) this much later.
+CONFLICT_RETRY_SECONDS = 0.2
 
 
 class StatusWriter:
@@ -64,6 +66,8 @@ class StatusWriter:
         while key in self._in_flight:
             self._wakeup.clear()
             await self._wakeup.wait()
+        # The write that was in flight may have failed and queued itself again: older.
+        self._pending.pop(key, None)
         self._in_flight.add(key)
         try:
             return await self._patch(key, status)
@@ -140,15 +144,30 @@ class StatusWriter:
             await self._patch(key, status)
         except NotFound:
             return  # deleted meanwhile: nothing to report on
-        except KubeError as error:
+        except Conflict as error:
+            # Our patches carry no resourceVersion: a 409 means the server ran out of its own
+            # retries on a contended object. A quiet requeue, never a dropped write: the
+            # caller counts this status as stored and writes again only when something changes.
             self.failures += 1
-            log.error("status of %s %s/%s not written: %s", plural, namespace, name, error)
-        except (OSError, TimeoutError) as error:
+            log.info(
+                "status of %s %s/%s met a conflict, will retry: %s", plural, namespace, name, error
+            )
+            if key not in self._pending:
+                self._pending[key] = status
+            await asyncio.sleep(CONFLICT_RETRY_SECONDS)
+        except (Unavailable, OSError, TimeoutError) as error:
+            # The server is away or not ready yet (a restarted kube-apiserver answers 503 for
+            # custom resources at first): dropping the write would leave the status stale
+            # until the next change or heartbeat, a minute away.
             self.failures += 1
-            metrics.STATUS_WRITE_ERRORS.labels(plural).inc()
+            if not isinstance(error, KubeError):
+                metrics.STATUS_WRITE_ERRORS.labels(plural).inc()  # _patch counted the others
             log.warning(
                 "status of %s %s/%s not written, will retry: %s", plural, namespace, name, error
             )
             if key not in self._pending:
                 self._pending[key] = status
             await asyncio.sleep(1.0)
+        except KubeError as error:
+            self.failures += 1
+            log.error("status of %s %s/%s not written: %s", plural, namespace, name, error)

@@ -17,6 +17,12 @@ BUFFERED_ROWS = Gauge(
     "eoe_store_buffered_rows",
     "Rows submitted to the metrics store and not yet committed (in memory and in the spill file)",
 )
+ROWS_SUBMITTED = Counter(
+    "eoe_store_rows_submitted",
+    "Rows this process handed to the metrics store's writer; with nothing buffered, all of "
+    "them are in the database",
+    ["table"],
+)
 ROWS_WRITTEN = Counter(
     "eoe_store_rows_written",
     "Rows committed to the metrics store (replays the database already had count too)",

@@ -152,6 +152,7 @@ class StoreWriter(Lifecycle):
             if not ((behind_spill or full) and self._to_spill(table, prepared)):
                 self._memory.append(_Pending(table, prepared))
             pending = len(self._memory) + self._spill.unread
+        metrics.ROWS_SUBMITTED.labels(table=table).inc()
         metrics.BUFFERED_ROWS.set(pending)
         if pending == 1 or pending >= self.batch_size:
             self._wake()

@@ -85,13 +85,13 @@ def step(**fields: Any) -> dict[str, Any]:
     ("data", "expected"),
     [
         (step(action="teleport"), "spec.action"),
-        (step(action="job", params={}), "params template: Field required"),
+        (step(action="job", params={}), "params.template: Field required"),
         (step(action="job", params={"template": {"backoffLimit": 1}}), "pod `template`"),
         (step(retries=-1), "spec.retries"),
         (step(name="Bad_Name"), "spec.name"),
         (step(action="scale", params={"replicas": 2}), "exactly one of service or workloadRef"),
-        (step(action="http", params={"url": "ftp://x"}), "params url"),
-        (step(action="waitHealthy", params={"services": []}), "params services"),
+        (step(action="http", params={"url": "ftp://x"}), "params.url"),
+        (step(action="waitHealthy", params={"services": []}), "params.services"),
     ],
 )
 def test_bad_steps_name_the_problem(data: dict[str, Any], expected: str) -> None:

@@ -1,0 +1,379 @@
+"""Shared pieces of the bad-input and conflict failure-mode tests (test_malformed_manifests.py,
+test_conflicts.py): the size knob, the fixtures the integration tests use, small servers on
+127.0.0.1, and a proxy in front of the API server that answers 409 to the operator's writes.
+
+Reused rather than rewritten: the operator as a child process (envtest/operator_process.py),
+the CRDs' installation and ``wait_for`` (integration/integration_support.py), workflow bodies
+and the counting HTTP server (integration/workflow_support.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+_TESTS = Path(__file__).resolve().parents[1]
+for _path in (_TESTS, _TESTS / "integration"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from integration_support import (  # noqa: E402
+    GROUP,
+    VERSION,
+    OperatorProcess,
+    apply_crds,
+    condition,
+    wait_for,
+)
+from workflow_support import CountingServer, delay, workflow  # noqa: E402
+
+__all__ = [
+    "FULL",
+    "GROUP",
+    "VERSION",
+    "ConflictProxy",
+    "CountingServer",
+    "OperatorProcess",
+    "TcpListener",
+    "condition",
+    "crds",
+    "custom",
+    "delay",
+    "metric_total",
+    "module_namespace",
+    "pick",
+    "wait_for",
+    "workflow",
+]
+
+# FMEA_FULL=1 (``make fmea``): the sizes the issue asks for; unset: a shortened variant that
+# runs inside ``make test``.
+FULL = os.environ.get("FMEA_FULL", "").strip() == "1"
+
+
+def pick(short: int, full: int) -> int:
+    """The size for this run: ``full`` with FMEA_FULL=1, else ``short``."""
+    return full if FULL else short
+
+
+# --- fixtures (the integration tests' conftest is not visible from here) -------------------
+
+
+@pytest.fixture(scope="session")
+def crds(kube_api: Any) -> None:
+    apply_crds(kube_api)
+
+
+@pytest.fixture(scope="module")
+def custom(kube_api: Any, crds: None) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(kube_api)
+
+
+@pytest.fixture(scope="module")
+def module_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """One namespace for a whole module: the bad objects and the good ones live side by side."""
+    from kubernetes import client
+    from urllib3.exceptions import HTTPError
+
+    slug = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")[:30]
+    name = f"fmea-{slug}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"eoe.dev/test-namespace": "true"})
+        )
+    )
+    yield name
+    with contextlib.suppress(client.ApiException, HTTPError):
+        core.delete_namespace(name)
+
+
+# --- servers on 127.0.0.1 ------------------------------------------------------------------
+
+
+class TcpListener:
+    """Accepts and closes connections: what a TCP health check wants to find."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum of a counter's samples over all its labels, from a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                total += sample.value
+    return total
+
+
+# --- a proxy that injects conflicts -------------------------------------------------------
+
+# Headers that describe one hop (RFC 9110 §7.6.1) or an encoding the proxy re-does.
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-encoding",
+    "accept-encoding",
+}
+
+
+def conflict_status(path: str) -> dict[str, Any]:
+    """The body the API server sends with a 409 on an update of a modified object."""
+    parts = path.rstrip("/").split("/")
+    name = parts[-2] if parts[-1] == "status" else parts[-1]
+    plural = parts[-3] if parts[-1] == "status" else parts[-2]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": (
+            f'Operation cannot be fulfilled on {plural}.{GROUP} "{name}": the object has '
+            "been modified; please apply your changes to the latest version and try again"
+        ),
+        "reason": "Conflict",
+        "details": {"name": name, "group": GROUP, "kind": plural},
+        "code": 409,
+    }
+
+
+class ConflictProxy:
+    """An HTTP proxy on 127.0.0.1 in front of the (HTTPS) API server.
+
+    The operator is given a kubeconfig pointing here (plain HTTP on loopback, its token passed
+    through). Once ``arm()``ed, of the writes (PATCH, PUT) that ``classify(method, path)``
+    puts in a class, every ``every``-th of each class is answered ``409 Conflict`` as the API
+    server answers it, until that class's budget is spent; everything else, watches included,
+    is passed through and streamed back.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        *,
+        budgets: dict[str, int],
+        classify: Callable[[str, str], str | None],
+        every: int = 2,
+    ) -> None:
+        config = yaml.safe_load(kubeconfig.read_text())
+        self._config = config
+        cluster = config["clusters"][0]["cluster"]
+        self.upstream = str(cluster["server"]).rstrip("/")
+        if "certificate-authority-data" in cluster:
+            ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+            self._ssl = ssl.create_default_context(cadata=ca)
+        elif "certificate-authority" in cluster:
+            self._ssl = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        else:
+            self._ssl = ssl.create_default_context()
+        self.budgets = dict(budgets)
+        self.every = every
+        self._classify = classify
+        self._armed = False
+        self._lock = threading.Lock()
+        self.seen: Counter[str] = Counter()  # matching writes while armed, by class
+        # (class, method, path) of each refused write
+        self.injected: list[tuple[str, str, str]] = []
+        self.exhausted_at: float | None = None  # monotonic time the last budget ran out
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="conflict-proxy", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        if self._error is not None:
+            raise RuntimeError("the conflict proxy did not start") from self._error
+
+    # -- control ------------------------------------------------------------------------------
+
+    def arm(self) -> None:
+        with self._lock:
+            self._armed = True
+
+    def count(self, kind: str | None = None) -> int:
+        """Writes refused so far (of one class, or all)."""
+        with self._lock:
+            return sum(1 for k, _, _ in self.injected if kind is None or k == kind)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count() >= sum(self.budgets.values())
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A copy of the kubeconfig that points at the proxy (no TLS on loopback)."""
+        config = json.loads(json.dumps(self._config))
+        cluster = config["clusters"][0]["cluster"]
+        cluster["server"] = f"http://127.0.0.1:{self.port}"
+        cluster.pop("certificate-authority-data", None)
+        cluster.pop("certificate-authority", None)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout=15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    # -- the server ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._start())
+        except BaseException as error:
+            self._error = error
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def _start(self) -> None:
+        import aiohttp
+        from aiohttp import web
+
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
+            auto_decompress=False,
+        )
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server  # the asyncio server: the only place the bound port is known
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def _shutdown(self) -> None:
+        # Watches stream until cancelled: end them, then the server and the client.
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._runner.cleanup()
+        await self._session.close()
+
+    def _refuse(self, method: str, path: str) -> bool:
+        if method not in ("PATCH", "PUT"):
+            return False
+        kind = self._classify(method, path)
+        if kind is None:
+            return False
+        with self._lock:
+            done = sum(1 for k, _, _ in self.injected if k == kind)
+            if not self._armed or done >= self.budgets.get(kind, 0):
+                return False
+            self.seen[kind] += 1
+            if self.seen[kind] % self.every:
+                return False
+            self.injected.append((kind, method, path))
+            if len(self.injected) >= sum(self.budgets.values()):
+                self.exhausted_at = time.monotonic()
+            return True
+
+    async def _handle(self, request: Any) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            return await self._forward(request)
+        finally:
+            self._handlers.discard(task)
+
+    async def _forward(self, request: Any) -> Any:
+        import aiohttp
+        from aiohttp import web
+        from yarl import URL
+
+        body = await request.read()
+        if self._refuse(request.method, request.path):
+            return web.json_response(conflict_status(request.path), status=409)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        url = URL(self.upstream + request.raw_path, encoded=True)
+        try:
+            upstream = await self._session.request(
+                request.method, url, headers=headers, data=body or None, allow_redirects=False
+            )
+        except (aiohttp.ClientError, OSError) as error:
+            return web.Response(status=502, text=f"upstream: {error}")
+        try:
+            response = web.StreamResponse(
+                status=upstream.status,
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
+            )
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        except (ConnectionResetError, aiohttp.ClientError, OSError):
+            return response
+        finally:
+            upstream.release()
+
+
+@pytest.fixture(scope="module")
+def module_operator(
+    control_plane: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator for a whole module, watching every namespace."""
+    process = OperatorProcess(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"))
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
