@@ -14,15 +14,17 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from integration_support import GROUP, VERSION, OperatorProcess, condition, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, apply_crds, condition, wait_for
 from sqlalchemy import Boolean, Float, Integer, func, select
 
+from envtest.controlplane import LocalControlPlane
 from orchestration_engine.store import StoreWriter, create_engine
 from orchestration_engine.store.tables import TABLES, UtcDateTime
 
@@ -41,6 +43,41 @@ PASSWORD = "pw-5e0b7a-do-not-print"
 
 
 # --- the store under test -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnControlPlane:
+    kubeconfig: Path
+    server: str
+    local: LocalControlPlane
+
+
+@pytest.fixture(scope="module")
+def control_plane() -> Iterator[OwnControlPlane]:
+    """A control plane of this module's own. The round trips delete and restore the cluster's
+    one engine twice; on the shared control plane later tests then failed (the liveness
+    test's canary stopped recognising its heartbeats, discovery's priority lagged), which is
+    not understood yet and is written down in docs/backup-restore.md."""
+    with LocalControlPlane() as local:
+        yield OwnControlPlane(local.kubeconfig, local.server, local)
+
+
+@pytest.fixture(scope="module")
+def kube_api(control_plane: OwnControlPlane) -> Iterator[Any]:
+    from kubernetes import config
+
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(control_plane.kubeconfig), persist_config=False
+    )
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def crds(kube_api: Any) -> None:
+    apply_crds(kube_api)
 
 
 @pytest.fixture(scope="module")

@@ -255,9 +255,7 @@ async def _dump_postgres(url: str, directory: Path) -> StoreCopy:
                     ],
                     url,
                 )
-    except SQLAlchemyError as error:
-        raise StoreBackupError(describe(error, normalize(url))) from None
-    except OSError as error:
+    except (SQLAlchemyError, OSError) as error:
         raise StoreBackupError(describe(error, normalize(url))) from None
     finally:
         await engine.dispose()
@@ -279,9 +277,7 @@ async def _load_postgres(url: str, dump: Path, dumped: set[str]) -> None:
             for name in reversed(list(TABLES)):
                 if name in present and name not in dumped:
                     await connection.execute(text(f'DROP TABLE "{name}" CASCADE'))
-    except SQLAlchemyError as error:
-        raise StoreBackupError(describe(error, normalize(url))) from None
-    except OSError as error:
+    except (SQLAlchemyError, OSError) as error:
         raise StoreBackupError(describe(error, normalize(url))) from None
     finally:
         await engine.dispose()
