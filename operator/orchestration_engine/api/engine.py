@@ -81,7 +81,8 @@ class EngineSpec(Model):
     )
     optimization_strategy: OptimizationStrategy = OptimizationStrategy.PERFORMANCE
     enable_quantum_optimization: bool = True
-    enable_ai_decision_making: bool = True
+    # API.md spells it with "AI"; the generated camelCase would be enableAiDecisionMaking.
+    enable_ai_decision_making: bool = Field(default=True, alias="enableAIDecisionMaking")
     auto_scaling_enabled: bool = True
     predictive_scaling: bool = True
     real_time_monitoring: bool = True
