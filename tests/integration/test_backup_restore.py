@@ -54,10 +54,8 @@ class OwnControlPlane:
 
 @pytest.fixture(scope="module")
 def control_plane() -> Iterator[OwnControlPlane]:
-    """A control plane of this module's own. The round trips delete and restore the cluster's
-    one engine twice; on the shared control plane later tests then failed (the liveness
-    test's canary stopped recognising its heartbeats, discovery's priority lagged), which is
-    not understood yet and is written down in docs/backup-restore.md."""
+    """A control plane of this module's own: the round trips delete and restore the cluster's
+    one engine, with its spec, under every other test's operator."""
     with LocalControlPlane() as local:
         yield OwnControlPlane(local.kubeconfig, local.server, local)
 

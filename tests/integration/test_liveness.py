@@ -136,11 +136,21 @@ def test_stalled_watches_fail_the_liveness_probe(
     try:
         process.wait_ready()
         # Alive, and the heartbeat makes its round trip through the real watch.
-        status, body = wait_for(
-            lambda: (r := healthz(process))[0] == 200 and "came back in" in r[1] and r,
-            timeout=20,
-            what="a heartbeat back through the watch",
-        )
+        answers: list[tuple[int, str]] = []
+
+        def came_back() -> tuple[int, str] | None:
+            answers.append(healthz(process))
+            status, body = answers[-1]
+            return (status, body) if status == 200 and "came back in" in body else None
+
+        try:
+            status, body = wait_for(
+                came_back, timeout=20, what="a heartbeat back through the watch"
+            )
+        except TimeoutError as error:
+            raise AssertionError(
+                f"{error}\nlast /healthz: {answers[-1]!r}\noperator log:\n{process.log()}"
+            ) from None
         assert "came back in" in json.loads(body)["watches"]
         proxy.freeze()
         frozen = time.monotonic()

@@ -233,31 +233,43 @@ def test_recommendations_carry_their_evidence(
     scaled, _process = fleet
     scaled.create("checkout", 3, service("HIGH"))
     scaled.create("reports", 3, service("LOW"))
-    configure(custom, "COST", "4", enableAIDecisionMaking=True)
-    found = wait_for(
-        lambda: [
+
+    def recommendations() -> list[dict[str, Any]]:
+        return [
             r
             for r in (engine(custom).get("status") or {}).get("recommendations") or []
             if r["namespace"] == namespace
-        ],
-        timeout=40,
-        what="recommendations",
-    )
-    [reports] = [r for r in found if r["service"] == "reports"]
-    assert reports["kind"] == "scale"
-    assert reports["message"].startswith("reports: demand 3.0 replicas")
-    assert reports["message"].endswith("scale 3 → 1")
-    assert reports["evidence"]["plannedReplicas"] == 1
-    custom.patch_cluster_custom_object(
-        GROUP, VERSION, ENGINES, "default", {"spec": {"enableAIDecisionMaking": False}}
-    )
+        ]
+
+    def ai(enabled: bool) -> None:
+        custom.patch_cluster_custom_object(
+            GROUP, VERSION, ENGINES, "default", {"spec": {"enableAIDecisionMaking": enabled}}
+        )
+
+    # The autoscaler off: the plan is never applied, so "scale 3 → 1" stays due and only the
+    # flag can take it away.
+    configure(custom, "COST", "4", enableAIDecisionMaking=True, autoScalingEnabled=False)
     try:
+        found = wait_for(recommendations, timeout=40, what="recommendations")
+        [reports] = [r for r in found if r["service"] == "reports"]
+        assert reports["kind"] == "scale"
+        assert reports["message"].startswith("reports: demand 3.0 replicas")
+        assert reports["message"].endswith("scale 3 → 1")
+        assert reports["evidence"]["plannedReplicas"] == 1
+        ai(False)
         wait_for(
-            lambda: not (engine(custom).get("status") or {}).get("recommendations"),
+            lambda: not recommendations(),
             timeout=20,
             what="no recommendations with enableAIDecisionMaking false",
         )
+        assert scaled.replicas("reports") == 3  # still due: the flag alone emptied the list
+        ai(True)
+        wait_for(recommendations, timeout=20, what="recommendations back with the flag on")
     finally:
         custom.patch_cluster_custom_object(
-            GROUP, VERSION, ENGINES, "default", {"spec": {"enableAIDecisionMaking": True}}
+            GROUP,
+            VERSION,
+            ENGINES,
+            "default",
+            {"spec": {"enableAIDecisionMaking": True, "autoScalingEnabled": True}},
         )

@@ -8,17 +8,21 @@ interval and expects to see it come back through its own watch. A heartbeat acce
 API server and not seen within ``stall_after`` seconds means the watches have stalled: the
 liveness probe fails and the kubelet restarts the pod. A heartbeat the API server refused
 says nothing about the watches (the server is unreachable, and a restart would not help).
+
+The API server commits a write, then answers the writer and notifies the watchers together,
+so a heartbeat's watch event often arrives before its answer has been read: the heartbeat in
+flight is tracked (``sent``) and may be seen before it is ``written``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     token: str
-    written_at: float  # the caller's monotonic clock, when the API server accepted it
+    written_at: float  # the caller's monotonic clock: when sent, then when accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +31,29 @@ class CanaryState:
     # through too (the watch delivers an object's versions in order).
     unseen: tuple[Heartbeat, ...] = ()
     last_round_trip_s: float | None = None
+    # Sent, the API server's answer not read yet. The watch event for it often arrives
+    # first: the server commits, then answers the writer and notifies the watchers at once.
+    sending: Heartbeat | None = None
+    sending_seen: bool = False
 
 
 MAX_UNSEEN = 64
 
 
+def sent(state: CanaryState, token: str, at: float) -> CanaryState:
+    """A heartbeat is on its way (one at a time: the canary waits for each answer)."""
+    return replace(state, sending=Heartbeat(token, at), sending_seen=False)
+
+
+def refused(state: CanaryState) -> CanaryState:
+    """The API server did not accept the heartbeat in flight: it says nothing either way."""
+    return replace(state, sending=None, sending_seen=False)
+
+
 def written(state: CanaryState, token: str, at: float) -> CanaryState:
+    """The API server accepted ``token`` at ``at``."""
+    if state.sending is not None and state.sending.token == token and state.sending_seen:
+        return replace(state, sending=None, sending_seen=False)  # already back
     unseen = (*state.unseen, Heartbeat(token, at))
     if len(unseen) > MAX_UNSEEN:
         # Bounded, and the oldest stays: it is what the verdict measures.
@@ -44,7 +65,12 @@ def seen(state: CanaryState, token: str | None, at: float) -> CanaryState:
     """The engine's watch delivered an object whose heartbeat is ``token``."""
     for index, heartbeat in enumerate(state.unseen):
         if heartbeat.token == token:
-            return CanaryState(state.unseen[index + 1 :], at - heartbeat.written_at)
+            return replace(
+                state, unseen=state.unseen[index + 1 :], last_round_trip_s=at - heartbeat.written_at
+            )
+    if state.sending is not None and state.sending.token == token and not state.sending_seen:
+        # Back before its answer: it and every accepted one before it went through.
+        return CanaryState((), at - state.sending.written_at, state.sending, sending_seen=True)
     return state
 
 

@@ -70,6 +70,7 @@ class WatchCanary:
             self._now().astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         )
         body = {"status": {FIELD: token}}
+        self.state = core.sent(self.state, token, self._monotonic())
         try:
             api = await self._connect()
             try:
@@ -88,6 +89,7 @@ class WatchCanary:
                 await api.close()
         except (ApiException, OSError, TimeoutError) as error:
             log.info("watch canary: heartbeat not written (%s)", getattr(error, "reason", error))
+            self.state = core.refused(self.state)
             return False
         self.state = core.written(self.state, token, self._monotonic())
         return True
