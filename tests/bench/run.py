@@ -77,8 +77,9 @@ def main() -> int:
     report = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (tests/bench/). Figures are from one run on the machine below;"
-        " each row is measured in the same run as the floor it is compared with.",
+        "Written by `make bench` (tests/bench/) on the machine below. Each section says whether"
+        " its figures are medians of several runs or one run; every ratio is taken against a"
+        " floor measured in the same run.",
         "",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {machine()}",
