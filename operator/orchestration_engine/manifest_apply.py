@@ -21,6 +21,7 @@ from rich.markup import escape
 from orchestration_engine.api.workflow import KIND as WORKFLOW_KIND
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import plan_workflow
+from orchestration_engine.kube import raw_request
 from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.follow import describe
 from orchestration_engine.kube.namespace import default_namespace
@@ -28,7 +29,6 @@ from orchestration_engine.manifests import ManifestError, load_documents, parse_
 from orchestration_engine.workflow_wait import EXIT_ERROR, Key, WaitFailed, run_guarded, wait_for
 
 FIELD_MANAGER = "orchestration-engine-cli"
-_JSON = {"Accept": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -70,73 +70,28 @@ def check_documents(documents: list[dict[str, Any]], source: str) -> None:
                 ) from None
 
 
-class Resources:
-    """Where each kind lives on the server (its plural and scope), found by discovery."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self._api = api
-        self._known: dict[str, dict[str, dict[str, Any]]] = {}
-
-    async def find(self, api_version: str, kind: str) -> tuple[str, bool]:
-        if api_version not in self._known:
-            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-            try:
-                listing = await _call(self._api, "GET", base)
-            except ApiException as error:
-                raise WaitFailed(f"unknown apiVersion {api_version}: {describe(error)}") from None
-            self._known[api_version] = {
-                r["kind"]: r for r in listing.get("resources") or [] if "/" not in r["name"]
-            }
-        resource = self._known[api_version].get(kind)
-        if resource is None:
-            raise WaitFailed(f"the server has no kind {kind} in {api_version}")
-        return str(resource["name"]), bool(resource.get("namespaced"))
-
-
-async def _call(
-    api: client.ApiClient,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    query: list[tuple[str, str]] | None = None,
-    content_type: str | None = None,
-) -> dict[str, Any]:
-    headers = dict(_JSON)
-    if content_type:
-        headers["Content-Type"] = content_type
-    found: dict[str, Any] = await api.call_api(
-        path,
-        method,
-        query_params=query or [],
-        header_params=headers,
-        body=body,
-        response_types_map={200: "object", 201: "object"},
-        auth_settings=["BearerToken"],
-        _return_http_data_only=True,
-        _request_timeout=30,
-    )
-    return found
-
-
-def _object_path(api_version: str, plural: str, namespace: str | None, name: str) -> str:
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    scope = f"/namespaces/{namespace}" if namespace else ""
-    return f"{base}{scope}/{plural}/{name}"
+async def _find(kinds: raw_request.Kinds, api_version: str, kind: str) -> tuple[str, bool]:
+    try:
+        resource = await kinds.find(api_version, kind)
+    except ApiException as error:
+        raise WaitFailed(f"unknown apiVersion {api_version}: {describe(error)}") from None
+    if resource is None:
+        raise WaitFailed(f"the server has no kind {kind} in {api_version}")
+    return resource
 
 
 async def apply_documents(
     api: client.ApiClient, documents: list[dict[str, Any]], namespace: str | None
 ) -> list[Applied]:
     """Server-side apply each document in order; the namespace fills in where none is set."""
-    resources = Resources(api)
+    kinds = raw_request.Kinds(api)
     fallback = namespace or default_namespace()
     applied = []
     for document in documents:
         api_version, kind = str(document["apiVersion"]), str(document["kind"])
         metadata = dict(document.get("metadata") or {})
         name = str(metadata["name"])
-        plural, namespaced = await resources.find(api_version, kind)
+        plural, namespaced = await _find(kinds, api_version, kind)
         target: str | None = None
         if namespaced:
             own = metadata.get("namespace")
@@ -149,21 +104,21 @@ async def apply_documents(
             metadata["namespace"] = target
         else:
             metadata.pop("namespace", None)
-        path = _object_path(api_version, plural, target, name)
+        path = f"{raw_request.collection(api_version, plural, target or '')}/{name}"
         try:
-            before = await _call(api, "GET", path)
+            before = await raw_request.call(api, "GET", path)
         except ApiException as error:
             if error.status != 404:
                 raise WaitFailed(f"{kind} {name}: {describe(error)}") from None
             before = None
         try:
-            after = await _call(
+            after = await raw_request.call(
                 api,
                 "PATCH",
                 path,
                 body={**document, "metadata": metadata},
                 query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                content_type="application/apply-patch+yaml",
+                content_type=raw_request.APPLY_PATCH,
             )
         except ApiException as error:
             raise WaitFailed(f"{kind} {name} was rejected: {describe(error)}") from None

@@ -42,7 +42,7 @@ from integration_support import (  # noqa: E402
     engine,
     wait_for,
 )
-from store_servers import PostgresServer, find_postgres_bindir  # noqa: E402
+from store_servers import PostgresServer, find_postgres_bindir, running_postgres  # noqa: E402
 from support import metric_sum, samples  # noqa: E402
 from workflow_support import (  # noqa: E402
     JOB_TEMPLATE,
@@ -86,6 +86,7 @@ __all__ = [
     "moment",
     "pick",
     "quiet",
+    "running_postgres",
     "samples",
     "seeded",
     "steps",

@@ -35,12 +35,12 @@ from fmea_disruption_support import (
     condition,
     delay,
     engine,
-    find_postgres_bindir,
     healthz,
     http_step,
     metric_sum,
     pick,
     quiet,
+    running_postgres,
     wait_for,
     workflow,
 )
@@ -57,17 +57,9 @@ DATABASE = "fmea_outage"
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        pytest.fail("PostgreSQL server binaries not found: run `make postgres`")
-    server = PostgresServer(bindir)
-    try:
-        server.init()
-        server.start()
+    with running_postgres() as server:
         server.sql(f"CREATE DATABASE {DATABASE}")
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ _STORE_DIR = str(Path(__file__).resolve().parent / "store")
 if _STORE_DIR not in sys.path:
     sys.path.insert(0, _STORE_DIR)
 
-from store_servers import PostgresServer, find_postgres_bindir  # noqa: E402
+from store_servers import PostgresServer, running_postgres  # noqa: E402
 
 SERVICES = "orchestratedservices"
 WORKFLOWS = "orchestrationworkflows"
@@ -80,16 +80,8 @@ def crds(kube_api: Any) -> None:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        raise pytest.UsageError("PostgreSQL not found: run `make postgres`")
-    server = PostgresServer(bindir)
-    try:
-        server.init()
-        server.start()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 class Store:

@@ -16,6 +16,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.api.common import API_VERSION, WorkloadKind, WorkloadRef
+from orchestration_engine.kube import raw_request
 from orchestration_engine.kube.errors import Conflict, NotFound, translate
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -34,9 +35,9 @@ class Resource:
         return f"{self.api_version} {self.kind}"
 
     def path(self, *, named: bool) -> str:
-        # The core group lives under /api, every other group under /apis.
-        root = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        collection = f"{root}/namespaces/{{namespace}}/{self.plural}"
+        collection = (
+            f"{raw_request.group_root(self.api_version)}/namespaces/{{namespace}}/{self.plural}"
+        )
         return f"{collection}/{{name}}" if named else collection
 
 
@@ -68,20 +69,18 @@ async def _request(
     path_params: dict[str, str],
     *,
     body: Any = None,
-    content_type: str = "application/json",
+    content_type: str = raw_request.JSON,
     query: list[tuple[str, str]] | None = None,
 ) -> Any:
     try:
-        return await api.call_api(
-            path,
+        return await raw_request.call(
+            api,
             method,
-            path_params=path_params,  # quoted by the client
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
+            path,
+            path_params=path_params,
+            query=query,
             body=body,
-            response_types_map={200: "object", 201: "object", 202: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
+            content_type=content_type,
         )
     except ApiException as raw:
         raise translate(raw) from None

@@ -15,11 +15,10 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.kube import raw_request
 from orchestration_engine.kube.errors import NotFound, translate
 
-APPLY_PATCH = "application/apply-patch+yaml"
 PAGE_SIZE = 500
-REQUEST_TIMEOUT_SECONDS = 30
 
 
 async def _request(
@@ -29,27 +28,14 @@ async def _request(
     *,
     body: Any = None,
     query: list[tuple[str, str]] | None = None,
-    content_type: str = "application/json",
+    content_type: str = raw_request.JSON,
 ) -> Any:
     try:
-        return await api.call_api(
-            path,
-            method,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            response_types_map={200: "object", 201: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _request_timeout=REQUEST_TIMEOUT_SECONDS,
+        return await raw_request.call(
+            api, method, path, query=query, body=body, content_type=content_type
         )
     except ApiException as raw:
         raise translate(raw) from None
-
-
-def _collection(api_version: str, plural: str, namespace: str) -> str:
-    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{root}/namespaces/{namespace}/{plural}" if namespace else f"{root}/{plural}"
 
 
 async def list_objects(
@@ -61,7 +47,7 @@ async def list_objects(
     while True:
         query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
         listing = await _request(
-            api, "GET", _collection(f"{GROUP}/{VERSION}", plural, namespace), query=query
+            api, "GET", raw_request.collection(f"{GROUP}/{VERSION}", plural, namespace), query=query
         )
         kind = str(listing.get("kind", "")).removesuffix("List")
         for item in listing.get("items") or []:
@@ -82,14 +68,15 @@ async def apply(
 ) -> dict[str, Any]:
     """Server-side apply ``body`` (one of our kinds), forcing conflicts; the object after it."""
     meta = body["metadata"]
-    path = f"{_collection(body['apiVersion'], plural, meta.get('namespace', ''))}/{meta['name']}"
+    path = raw_request.collection(body["apiVersion"], plural, meta.get("namespace", ""))
+    path = f"{path}/{meta['name']}"
     applied: dict[str, Any] = await _request(
         api,
         "PATCH",
         f"{path}/{subresource}" if subresource else path,
         body=body,  # sent as JSON, which is YAML: the apply content type takes it as it is
         query=[("fieldManager", manager), ("force", "true")],
-        content_type=APPLY_PATCH,
+        content_type=raw_request.APPLY_PATCH,
     )
     return applied
 
@@ -99,33 +86,18 @@ class Owners:
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
-        # (apiVersion, kind) -> (plural, namespaced), or None for a kind the server lacks.
-        self._plurals: dict[tuple[str, str], tuple[str, bool] | None] = {}
-
-    async def _resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
-        key = (api_version, kind)
-        if key not in self._plurals:
-            root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            try:
-                resources = await _request(self._api, "GET", root)
-            except NotFound:
-                resources = {}
-            for resource in resources.get("resources") or []:
-                if "/" not in resource["name"]:  # not a subresource
-                    self._plurals[(api_version, resource["kind"])] = (
-                        resource["name"],
-                        bool(resource.get("namespaced")),
-                    )
-            self._plurals.setdefault(key, None)
-        return self._plurals[key]
+        self._kinds = raw_request.Kinds(api)
 
     async def uid(self, api_version: str, kind: str, namespace: str, name: str) -> str | None:
         """The uid of that object now, or None if there is no such object (or kind)."""
-        resource = await self._resource(api_version, kind)
+        try:
+            resource = await self._kinds.find(api_version, kind)
+        except ApiException as raw:
+            raise translate(raw) from None
         if resource is None:
             return None
         plural, namespaced = resource
-        path = _collection(api_version, plural, namespace if namespaced else "")
+        path = raw_request.collection(api_version, plural, namespace if namespaced else "")
         try:
             found = await _request(self._api, "GET", f"{path}/{name}")
         except NotFound:

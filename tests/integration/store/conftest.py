@@ -24,6 +24,7 @@ from store_servers import (  # noqa: E402
     Backend,
     PostgresServer,
     find_postgres_bindir,
+    running_postgres,
     sqlite_backend,
 )
 
@@ -48,16 +49,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        raise pytest.UsageError("PostgreSQL not found: run `make postgres`")
-    server = PostgresServer(bindir)
-    try:
-        server.init()
-        server.start()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 def _database_name(test_name: str) -> str:

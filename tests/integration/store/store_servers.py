@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +168,29 @@ class PostgresServer:
             if self.running():
                 self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PostgresMissing(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
+            "run `make postgres` (installs Debian's postgresql package)"
+        )
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A fresh server, running until the block ends; then its data directory is gone."""
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        raise PostgresMissing
+    server = PostgresServer(bindir)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.destroy()
 
 
 @dataclass
