@@ -26,6 +26,8 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from envtest.controlplane import LocalControlPlane, find_binaries  # noqa: E402
+from envtest.crds import apply_crds  # noqa: E402
+from envtest.operator_process import OperatorProcess  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -144,3 +146,39 @@ def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     # harmless because every test gets a fresh one.
     with contextlib.suppress(client.ApiException, HTTPError):
         core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def crds(kube_api: Any) -> None:
+    apply_crds(kube_api)
+
+
+@pytest.fixture(scope="module")
+def custom(kube_api: Any, crds: None) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(kube_api)
+
+
+@pytest.fixture
+def operator(control_plane: ControlPlane, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator as a real process, watching every namespace."""
+    process = OperatorProcess(control_plane.kubeconfig, tmp_path)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def module_operator(
+    control_plane: ControlPlane, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator for a whole test module: cheaper when its tests share no state."""
+    process = OperatorProcess(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"))
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

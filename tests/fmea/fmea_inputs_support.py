@@ -38,7 +38,6 @@ from integration_support import (  # noqa: E402
     GROUP,
     VERSION,
     OperatorProcess,
-    apply_crds,
     condition,
     wait_for,
 )
@@ -53,8 +52,6 @@ __all__ = [
     "OperatorProcess",
     "TcpListener",
     "condition",
-    "crds",
-    "custom",
     "delay",
     "metric_total",
     "module_namespace",
@@ -73,19 +70,7 @@ def pick(short: int, full: int) -> int:
     return full if FULL else short
 
 
-# --- fixtures (the integration tests' conftest is not visible from here) -------------------
-
-
-@pytest.fixture(scope="session")
-def crds(kube_api: Any) -> None:
-    apply_crds(kube_api)
-
-
-@pytest.fixture(scope="module")
-def custom(kube_api: Any, crds: None) -> Any:
-    from kubernetes import client
-
-    return client.CustomObjectsApi(kube_api)
+# --- fixtures (crds, custom and the operators are in tests/conftest.py) ----------------------
 
 
 @pytest.fixture(scope="module")
@@ -364,16 +349,3 @@ class ConflictProxy:
             return response
         finally:
             upstream.release()
-
-
-@pytest.fixture(scope="module")
-def module_operator(
-    control_plane: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """One operator for a whole module, watching every namespace."""
-    process = OperatorProcess(control_plane.kubeconfig, tmp_path_factory.mktemp("operator"))
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()

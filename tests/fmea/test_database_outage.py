@@ -30,7 +30,6 @@ from fmea_disruption_support import (
     CountingServer,
     OperatorProcess,
     PostgresServer,
-    apply_crds,
     by_label,
     condition,
     delay,
@@ -60,14 +59,6 @@ def postgres() -> Iterator[PostgresServer]:
     with running_postgres() as server:
         server.sql(f"CREATE DATABASE {DATABASE}")
         yield server
-
-
-@pytest.fixture
-def custom(control_plane: Any, kube_api: Any) -> Any:
-    from kubernetes import client
-
-    apply_crds(kube_api)
-    return client.CustomObjectsApi(kube_api)
 
 
 @pytest.fixture

@@ -37,17 +37,14 @@ from fmea_inputs_support import (
     OperatorProcess,
     TcpListener,
     condition,
-    crds,
-    custom,
     delay,
     module_namespace,
-    module_operator,
     wait_for,
 )
 
 pytestmark = pytest.mark.cluster
 
-__all__ = ["crds", "custom", "module_namespace", "module_operator"]  # fixtures used here
+__all__ = ["module_namespace"]  # a fixture used here
 
 PLURALS = {
     "service": "orchestratedservices",

@@ -33,7 +33,6 @@ from fmea_disruption_support import (
     JobPlayer,
     OperatorLife,
     SlowAnswers,
-    apply_crds,
     delay,
     effects,
     http_step,
@@ -53,14 +52,6 @@ WORKFLOWS_PER_LIFE = 2
 HTTP_STEPS = ("announce", "confirm", "notify")
 ACTIONS = {"warm": "delay", "settle": "delay", "migrate": "job"} | dict.fromkeys(HTTP_STEPS, "http")
 PLURAL = "orchestrationworkflows"
-
-
-@pytest.fixture
-def custom(control_plane: Any, kube_api: Any) -> Any:
-    from kubernetes import client
-
-    apply_crds(kube_api)
-    return client.CustomObjectsApi(kube_api)
 
 
 @pytest.fixture
