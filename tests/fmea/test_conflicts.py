@@ -42,8 +42,6 @@ from fmea_inputs_support import (
     CountingServer,
     OperatorProcess,
     condition,
-    crds,
-    custom,
     delay,
     metric_total,
     pick,
@@ -53,7 +51,6 @@ from fmea_inputs_support import (
 
 pytestmark = pytest.mark.cluster
 
-__all__ = ["crds", "custom"]  # fixtures used here
 
 CONFLICTS = pick(20, 100)
 WORKFLOWS_PER_WAVE = pick(3, 5)
