@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
+import kopf
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
@@ -69,10 +72,15 @@ def test_labelled_deployment_is_discovered_and_released(
         namespace,
         {"metadata": {"annotations": {"orchestration.eoe.dev/priority": "CRITICAL"}}},
     )
-    wait_for(
-        lambda: find(custom, namespace, "shop")["spec"]["priority"] == "CRITICAL",
-        what="priority follows",
-    )
+    try:
+        wait_for(
+            lambda: find(custom, namespace, "shop")["spec"]["priority"] == "CRITICAL",
+            what="priority follows",
+        )
+    except TimeoutError as error:
+        log = module_operator.log_path.read_text(errors="replace").splitlines()
+        shop = [line for line in log if f"{namespace}/shop" in line]
+        raise AssertionError(f"{error}\noperator log on shop:\n" + "\n".join(shop)) from None
 
     apps.patch_namespaced_deployment(
         "shop", namespace, {"metadata": {"labels": {"orchestration.eoe.dev/managed": None}}}
@@ -118,3 +126,70 @@ def test_deleted_workload_takes_its_discovered_service(
     wait_for(
         lambda: find(custom, namespace, "temp") is None, what="service removed with its workload"
     )
+
+
+@pytest.fixture
+async def kube(control_plane: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    from orchestration_engine.kube.client import make_api_client
+
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    api = await make_api_client()
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+def lagging_memo(kube: Any) -> kopf.Memo:
+    """What the operator holds just after it created a service, before that service's own
+    watch event reached its cache: an empty cache of discovered services."""
+    from orchestration_engine.kube.objects import CustomObjects
+    from orchestration_engine.monitoring.workloads import DiscoveredServices
+
+    return kopf.Memo(
+        discovered=DiscoveredServices(),
+        monitor=SimpleNamespace(entries={}),
+        objects=CustomObjects(kube),
+        events=SimpleNamespace(record=lambda *_event: None),  # Events are not under test
+    )
+
+
+def labelled(name: str, namespace: str, priority: str) -> dict[str, Any]:
+    body = deployment(
+        name,
+        {"orchestration.eoe.dev/managed": "true"},
+        {"orchestration.eoe.dev/priority": priority},
+    )
+    body["metadata"].update(namespace=namespace, uid="0b6c1f9e-0000-4000-8000-000000000001")
+    return body
+
+
+async def test_a_change_seen_before_the_cache_has_the_service_is_still_applied(
+    kube: Any, custom: Any, namespace: str
+) -> None:
+    """The race CI met: the workload's change is handled before the event of the service
+    discovery had just created, so the plan says Create and the server says it exists."""
+    from orchestration_engine.handlers.workloads import discover
+
+    memo = lagging_memo(kube)
+    await discover(memo, "Deployment", labelled("shop", namespace, "HIGH"), False)
+    assert find(custom, namespace, "shop")["spec"]["priority"] == "HIGH"
+
+    await discover(memo, "Deployment", labelled("shop", namespace, "CRITICAL"), False)
+    assert find(custom, namespace, "shop")["spec"]["priority"] == "CRITICAL"
+
+
+async def test_a_users_service_of_the_same_name_is_left_alone_by_a_lagging_cache(
+    kube: Any, custom: Any, namespace: str
+) -> None:
+    from orchestration_engine.handlers.workloads import discover
+
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestratedService",
+        "metadata": {"name": "billing"},
+        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": "billing"}},
+    }
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
+    await discover(lagging_memo(kube), "Deployment", labelled("billing", namespace, "HIGH"), False)
+    assert find(custom, namespace, "billing")["spec"]["priority"] == "LOW"

@@ -48,6 +48,17 @@ def origin(kind: str, name: str) -> str:
     return f"{kind.lower()}.{name}"[:63]
 
 
+def as_discovered(service: Mapping[str, Any] | None, kind: str, name: str) -> dict[str, Any] | None:
+    """A service read from the API server, as ``plan`` takes it: ``{name, spec}`` when
+    discovery created it for this workload, None when it is someone else's (or none)."""
+    if service is None:
+        return None
+    meta = service.get("metadata") or {}
+    if (meta.get("labels") or {}).get(DISCOVERED_LABEL) != origin(kind, name):
+        return None
+    return {"name": meta.get("name"), "spec": dict(service.get("spec") or {})}
+
+
 def derived_spec(
     kind: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> dict[str, Any]:

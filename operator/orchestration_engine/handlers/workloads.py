@@ -46,9 +46,26 @@ async def discover(memo: kopf.Memo, kind: str, body: Mapping[str, Any], deleted:
                 memo.events.record(
                     ref, "Normal", "ServiceDiscovered", f"OrchestratedService {name} created"
                 )
-        elif isinstance(action, discovery.Update):
+                return
+            # The cache of discovered services lags the API server: the service may be ours
+            # and already there (its event not handled yet). Plan again against the server's
+            # copy, or this workload's change waits for its next event, which may never come.
+            existing = await objects.get(SERVICES, namespace, name)
+            mine = discovery.as_discovered(existing, kind, name)
+            action = discovery.plan(kind, body, mine, occupied_by_user=mine is None)
+            if action is None:
+                return
+        if isinstance(action, discovery.Update):
             await objects.patch_spec(SERVICES, namespace, action.name, action.spec_patch)
-        else:
+            log.info(
+                "discovery: updated OrchestratedService %s/%s from %s %s: %s",
+                namespace,
+                action.name,
+                kind,
+                name,
+                ", ".join(f"{k}={v}" for k, v in sorted(action.spec_patch.items())),
+            )
+        elif isinstance(action, discovery.Delete):
             await objects.delete(SERVICES, namespace, action.name)
             log.info(
                 "stopped managing %s %s/%s: deleted its discovered service", kind, namespace, name

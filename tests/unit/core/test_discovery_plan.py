@@ -96,3 +96,33 @@ def test_removing_the_label_or_the_workload_deletes_the_discovered_service() -> 
 
 def test_a_user_created_service_is_never_replaced() -> None:
     assert discovery.plan("Deployment", workload(MANAGED), None, occupied_by_user=True) is None
+
+
+def test_a_service_read_back_is_ours_only_with_this_workloads_label() -> None:
+    ours = {
+        "metadata": {
+            "name": "web",
+            "labels": {discovery.DISCOVERED_LABEL: discovery.origin("Deployment", "web")},
+        },
+        "spec": {"priority": "HIGH"},
+    }
+    assert discovery.as_discovered(ours, "Deployment", "web") == {
+        "name": "web",
+        "spec": {"priority": "HIGH"},
+    }
+    assert discovery.as_discovered(ours, "StatefulSet", "web") is None
+    assert discovery.as_discovered({"metadata": {"name": "web"}}, "Deployment", "web") is None
+    assert discovery.as_discovered(None, "Deployment", "web") is None
+
+
+def test_planning_against_the_read_back_service_updates_what_changed() -> None:
+    ours = {
+        "metadata": {
+            "name": "web",
+            "labels": {discovery.DISCOVERED_LABEL: discovery.origin("Deployment", "web")},
+        },
+        "spec": discovery.derived_spec("Deployment", "web", MANAGED, {}),
+    }
+    body = workload(MANAGED, {discovery.PRIORITY_ANNOTATION: "CRITICAL"})
+    action = discovery.plan("Deployment", body, discovery.as_discovered(ours, "Deployment", "web"))
+    assert action == discovery.Update("web", {"priority": "CRITICAL"})
