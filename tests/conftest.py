@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +182,18 @@ def module_operator(
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+async def async_api(
+    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """The operator's own asyncio client (kube/client.py), on the test cluster."""
+    from orchestration_engine.kube.client import make_api_client
+
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    api = await make_api_client()
+    try:
+        yield api
+    finally:
+        await api.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -50,6 +49,17 @@ def find(custom: Any, namespace: str, name: str) -> dict[str, Any] | None:
         raise
 
 
+def create_users_service(custom: Any, namespace: str, name: str) -> None:
+    """A service a user wrote for the workload ``name``: no discovered-from label."""
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestratedService",
+        "metadata": {"name": name},
+        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": name}},
+    }
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
+
+
 def test_labelled_deployment_is_discovered_and_released(
     module_operator: OperatorProcess, custom: Any, apps: Any, namespace: str
 ) -> None:
@@ -93,13 +103,7 @@ def test_user_created_service_is_never_deleted_by_discovery(
 ) -> None:
     import time
 
-    mine = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": "billing"},
-        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": "billing"}},
-    }
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
+    create_users_service(custom, namespace, "billing")
     apps.create_namespaced_deployment(
         namespace, deployment("billing", {"orchestration.eoe.dev/managed": "true"})
     )
@@ -128,19 +132,7 @@ def test_deleted_workload_takes_its_discovered_service(
     )
 
 
-@pytest.fixture
-async def kube(control_plane: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    from orchestration_engine.kube.client import make_api_client
-
-    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
-    api = await make_api_client()
-    try:
-        yield api
-    finally:
-        await api.close()
-
-
-def lagging_memo(kube: Any) -> kopf.Memo:
+def lagging_memo(async_api: Any) -> kopf.Memo:
     """What the operator holds just after it created a service, before that service's own
     watch event reached its cache: an empty cache of discovered services."""
     from orchestration_engine.kube.objects import CustomObjects
@@ -149,7 +141,7 @@ def lagging_memo(kube: Any) -> kopf.Memo:
     return kopf.Memo(
         discovered=DiscoveredServices(),
         monitor=SimpleNamespace(entries={}),
-        objects=CustomObjects(kube),
+        objects=CustomObjects(async_api),
         events=SimpleNamespace(record=lambda *_event: None),  # Events are not under test
     )
 
@@ -165,13 +157,13 @@ def labelled(name: str, namespace: str, priority: str) -> dict[str, Any]:
 
 
 async def test_a_change_seen_before_the_cache_has_the_service_is_still_applied(
-    kube: Any, custom: Any, namespace: str
+    async_api: Any, custom: Any, namespace: str
 ) -> None:
     """The race CI met: the workload's change is handled before the event of the service
     discovery had just created, so the plan says Create and the server says it exists."""
     from orchestration_engine.handlers.workloads import discover
 
-    memo = lagging_memo(kube)
+    memo = lagging_memo(async_api)
     await discover(memo, "Deployment", labelled("shop", namespace, "HIGH"), False)
     assert find(custom, namespace, "shop")["spec"]["priority"] == "HIGH"
 
@@ -180,16 +172,12 @@ async def test_a_change_seen_before_the_cache_has_the_service_is_still_applied(
 
 
 async def test_a_users_service_of_the_same_name_is_left_alone_by_a_lagging_cache(
-    kube: Any, custom: Any, namespace: str
+    async_api: Any, custom: Any, namespace: str
 ) -> None:
     from orchestration_engine.handlers.workloads import discover
 
-    mine = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": "billing"},
-        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": "billing"}},
-    }
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
-    await discover(lagging_memo(kube), "Deployment", labelled("billing", namespace, "HIGH"), False)
+    create_users_service(custom, namespace, "billing")
+    await discover(
+        lagging_memo(async_api), "Deployment", labelled("billing", namespace, "HIGH"), False
+    )
     assert find(custom, namespace, "billing")["spec"]["priority"] == "LOW"

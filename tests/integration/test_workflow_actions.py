@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -36,7 +36,6 @@ from orchestration_engine.api.workflow import (
     ScaleParams,
     ServiceParams,
 )
-from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.traffic_switch import switch_traffic
 
 pytestmark = pytest.mark.cluster
@@ -57,13 +56,8 @@ JOB_SPEC: dict[str, Any] = {
 
 
 @pytest.fixture
-async def api(control_plane: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
-    client = await make_api_client()
-    try:
-        yield client
-    finally:
-        await client.close()
+def api(async_api: Any) -> Any:
+    return async_api
 
 
 def make_deps(
