@@ -129,12 +129,10 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{slug}-{suffix}" if slug else f"t-{suffix}"
 
 
-@pytest.fixture
-def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+def _test_namespace(kube_api: Any, name: str) -> Iterator[str]:
     from kubernetes import client
     from urllib3.exceptions import HTTPError
 
-    name = _namespace_name(request.node.name)
     core = client.CoreV1Api(kube_api)
     core.create_namespace(
         client.V1Namespace(
@@ -146,6 +144,19 @@ def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
     # harmless because every test gets a fresh one.
     with contextlib.suppress(client.ApiException, HTTPError):
         core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _test_namespace(kube_api, _namespace_name(request.node.name))
+
+
+@pytest.fixture(scope="module")
+def module_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """One namespace for a whole module (the failure-mode suite's bad objects and good ones
+    live side by side)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")[:30]
+    yield from _test_namespace(kube_api, f"fmea-{slug}-{secrets.token_hex(3)}")
 
 
 @pytest.fixture(scope="session")

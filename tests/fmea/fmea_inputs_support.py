@@ -14,19 +14,16 @@ import base64
 import contextlib
 import json
 import os
-import re
-import secrets
 import socket
 import ssl
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 _TESTS = Path(__file__).resolve().parents[1]
@@ -54,7 +51,6 @@ __all__ = [
     "condition",
     "delay",
     "metric_total",
-    "module_namespace",
     "pick",
     "wait_for",
     "workflow",
@@ -68,28 +64,6 @@ FULL = os.environ.get("FMEA_FULL", "").strip() == "1"
 def pick(short: int, full: int) -> int:
     """The size for this run: ``full`` with FMEA_FULL=1, else ``short``."""
     return full if FULL else short
-
-
-# --- fixtures (crds, custom and the operators are in tests/conftest.py) ----------------------
-
-
-@pytest.fixture(scope="module")
-def module_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
-    """One namespace for a whole module: the bad objects and the good ones live side by side."""
-    from kubernetes import client
-    from urllib3.exceptions import HTTPError
-
-    slug = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")[:30]
-    name = f"fmea-{slug}-{secrets.token_hex(3)}"
-    core = client.CoreV1Api(kube_api)
-    core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={"eoe.dev/test-namespace": "true"})
-        )
-    )
-    yield name
-    with contextlib.suppress(client.ApiException, HTTPError):
-        core.delete_namespace(name)
 
 
 # --- servers on 127.0.0.1 ------------------------------------------------------------------

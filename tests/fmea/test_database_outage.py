@@ -43,6 +43,7 @@ from fmea_disruption_support import (
     wait_for,
     workflow,
 )
+from workflow_support import create_service
 
 from orchestration_engine.store.tables import TABLES
 
@@ -147,22 +148,11 @@ def test_postgres_outage_under_load_loses_and_doubles_nothing(
     try:
         operator.wait_ready(timeout=60)
         for i in range(SERVICE_COUNT):
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
+            create_service(
+                custom,
                 namespace,
-                "orchestratedservices",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "OrchestratedService",
-                    "metadata": {"name": f"svc-{i:03d}"},
-                    "spec": {
-                        "healthCheck": {
-                            "http": {"url": server.url(f"/health/{i}")},
-                            "periodSeconds": 1,
-                        }
-                    },
-                },
+                f"svc-{i:03d}",
+                {"healthCheck": {"http": {"url": server.url(f"/health/{i}")}, "periodSeconds": 1}},
             )
 
         def healthy() -> int:

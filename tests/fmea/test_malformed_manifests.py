@@ -38,13 +38,11 @@ from fmea_inputs_support import (
     TcpListener,
     condition,
     delay,
-    module_namespace,
     wait_for,
 )
 
 pytestmark = pytest.mark.cluster
 
-__all__ = ["module_namespace"]  # a fixture used here
 
 PLURALS = {
     "service": "orchestratedservices",

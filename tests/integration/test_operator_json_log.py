@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, wait_for
+from integration_support import OperatorProcess, wait_for
+from workflow_support import create_service
 
 pytestmark = pytest.mark.cluster
 
@@ -42,21 +43,15 @@ def test_every_line_is_json(
     )
     try:
         process.wait_ready()
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+        create_service(
+            custom,
             namespace,
-            "orchestratedservices",
+            "payments",
             {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": "payments"},
-                "spec": {
-                    "healthCheck": {
-                        "tcp": {"host": "127.0.0.1", "port": closed_port()},
-                        "periodSeconds": 1,
-                    }
-                },
+                "healthCheck": {
+                    "tcp": {"host": "127.0.0.1", "port": closed_port()},
+                    "periodSeconds": 1,
+                }
             },
         )
         wait_for(
