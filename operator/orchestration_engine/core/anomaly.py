@@ -194,15 +194,17 @@ def binomial_tail(k: int, n: int, p: float) -> float:
         + k * math.log(p)
         + (n - k) * math.log1p(-p)
     )
-    term = math.exp(log_term)
-    total = term
-    odds = p / (1 - p)
+    # In log space: with p near 1 the first term underflows to 0 while the tail is ~1.
+    log_odds = math.log(p) - math.log1p(-p)
+    logs = [log_term]
+    peak = log_term
     for i in range(k, n):
-        term *= (n - i) / (i + 1) * odds
-        total += term
-        if term <= total * 1e-12:
+        log_term += math.log((n - i) / (i + 1)) + log_odds
+        logs.append(log_term)
+        peak = max(peak, log_term)
+        if log_term < peak - 27.7:  # below 1e-12 of the largest term, and falling
             break
-    return min(1.0, total)
+    return min(1.0, math.exp(peak) * math.fsum(math.exp(x - peak) for x in logs))
 
 
 def format_ms(ms: float) -> str:
