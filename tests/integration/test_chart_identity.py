@@ -320,20 +320,25 @@ def test_the_webhook_reviews_with_the_operators_identity(
     webhook could list them with the chart's rules."""
     from kubernetes.client import ApiException
 
-    def create_with_warnings(name: str, depends_on: str) -> list[str]:
+    def create_with_warnings(name: str, depends_on: str, dry_run: bool = False) -> list[str]:
+        options = {"dry_run": "All"} if dry_run else {}
         _data, _status, headers = api.custom.create_namespaced_custom_object_with_http_info(
             GROUP,
             VERSION,
             WORK_NAMESPACE,
             "orchestratedservices",
             osvc(name, {"dependsOn": [depends_on]}),
+            **options,
         )
         return [v for k, v in headers.items() if k.lower() == "warning"]
 
-    # The configuration takes a moment to load: the first review is the one that warns.
-    warnings = wait_for(
-        lambda: create_with_warnings("ring-a", "ring-b"), what="a review with a warning"
+    # The configuration takes a moment to load and a create before that is not reviewed:
+    # dry runs wait for it, leaving nothing behind that the real create would collide with.
+    wait_for(
+        lambda: create_with_warnings("ring-a", "ring-b", dry_run=True),
+        what="a dry-run review with a warning",
     )
+    warnings = create_with_warnings("ring-a", "ring-b")
     assert any("ring-b" in w for w in warnings)
     with pytest.raises(ApiException) as cycle:
         create_with_warnings("ring-b", "ring-a")
