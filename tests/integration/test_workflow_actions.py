@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 import pytest
 from integration_support import GROUP, VERSION
-from workflow_support import create_service
+from workflow_support import create_service, finish_job
 
 from orchestration_engine.actions.base import (
     STEP_LABEL,
@@ -181,34 +181,6 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 10) -> Any:
     raise TimeoutError("condition not met")
 
 
-def finish_job(kube_api: Any, namespace: str, name: str, *, succeeded: bool) -> None:
-    """Play the Job controller: the status it writes when a Job ends (1.36 checks it)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if succeeded:
-        status = {
-            "startTime": now,
-            "completionTime": now,
-            "succeeded": 1,
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now},
-            ],
-        }
-    else:
-        failure = {
-            "status": "True",
-            "reason": "BackoffLimitExceeded",
-            "message": "Job has reached the specified backoff limit",
-            "lastTransitionTime": now,
-        }
-        status = {
-            "startTime": now,
-            "failed": 1,
-            "conditions": [{"type": "FailureTarget", **failure}, {"type": "Failed", **failure}],
-        }
-    batch(kube_api).patch_namespaced_job_status(name, namespace, {"status": status})
-
-
 def with_workload(name: str, kind: str = "Deployment") -> ServiceSpec:
     return ServiceSpec.model_validate({"workloadRef": {"kind": kind, "name": name}})
 
@@ -321,7 +293,7 @@ async def test_job_is_created_adopted_and_completes(
     assert not second.done()
     assert len(jobs_of(kube_api, namespace, ctx.workflow_uid)) == 1
 
-    finish_job(kube_api, namespace, "nightly-migrate", succeeded=True)
+    finish_job(kube_api, namespace, "nightly-migrate")
     assert await asyncio.wait_for(first, 10) == "job nightly-migrate completed"
     assert await asyncio.wait_for(second, 10) == "job nightly-migrate completed (adopted)"
 
@@ -330,7 +302,7 @@ async def test_job_failure_reports_the_reason(api: Any, kube_api: Any, namespace
     ctx = context(namespace, "migrate", attempt=2)
     running = asyncio.create_task(job(make_deps(api), ctx, JobParams(template=JOB_SPEC)))
     await eventually(lambda: jobs_of(kube_api, namespace, ctx.workflow_uid))
-    finish_job(kube_api, namespace, "nightly-migrate-2", succeeded=False)
+    finish_job(kube_api, namespace, "nightly-migrate-2", succeed=False)
     with pytest.raises(
         StepFailed,
         match=r"^job nightly-migrate-2 failed: BackoffLimitExceeded: "
