@@ -97,7 +97,7 @@ def one_takeover(
     leases = client.CoordinationV1Api(api)
     custom = client.CustomObjectsApi(api)
     standby.wait_ready()
-    wait(lambda: "held by" in standby.log(), "the standby to see the lease", standby)
+    wait(lambda: "held by" in standby.text(), "the standby to see the lease", standby)
     time.sleep(random.uniform(0, RETRY_S))  # noqa: S311 - a random phase of the renewal cycle
     os.killpg(leader.pid, signal.SIGKILL)
     killed = time.monotonic()

@@ -71,7 +71,13 @@ class OperatorProcess:
         raise TimeoutError(f"operator not live after {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+        """The log's tail, for failure messages."""
+        return self.text()[-6000:]
+
+    def text(self) -> str:
+        """The whole log, for searching: a line logged once, early, may be long out of the
+        tail by the time it is looked for."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -297,6 +297,13 @@ def test_injected_conflicts_lose_nothing_and_duplicate_nothing(
 
         # Workflows: Succeeded, every step once, every side effect once, one Event per phase.
         core = client.CoreV1Api(kube_api)
+
+        def reasons_of(name: str) -> Counter[str]:
+            events = core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={name}"
+            ).items
+            return Counter(e.reason for e in events)
+
         for name in workflows:
             status = workflow_status(name)
             assert status["phase"] == "Succeeded", (name, status)
@@ -308,10 +315,11 @@ def test_injected_conflicts_lose_nothing_and_duplicate_nothing(
             }, (name, status["steps"])
             for step in HTTP_STEPS:
                 assert server.hits[f"/wf/{name}/{step}"] == 1, (name, step)
-            events = core.list_namespaced_event(
-                namespace, field_selector=f"involvedObject.name={name}"
-            ).items
-            reasons = Counter(e.reason for e in events)
+            # Events are posted after the status they tell of, through the same conflicts.
+            reasons = wait_for(
+                lambda n=name: (c := reasons_of(n))["Running"] and c["Succeeded"] and c,
+                what=f"{name}'s Running and Succeeded Events",
+            )
             assert reasons["Running"] == 1, (name, reasons)
             assert reasons["Succeeded"] == 1, (name, reasons)
         side_effects = sum(n for path, n in server.hits.items() if path.startswith("/wf/"))

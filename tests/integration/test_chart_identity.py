@@ -617,7 +617,11 @@ def test_the_halt_notification_reads_its_token_from_the_named_secret(
         )
         wait_for(lambda: hook.received, what="the webhook called")
         assert hook.received[0][0] == "Bearer s3cret"
-        assert condition(engine(api.custom), "EmergencyHalt")["status"] == "True"
+        # The notifier and the status write run side by side: either may land first.
+        wait_for(
+            lambda: condition(engine(api.custom), "EmergencyHalt").get("status") == "True",
+            what="the halt in the engine's status",
+        )
     finally:
         api.custom.patch_cluster_custom_object(
             GROUP, VERSION, "orchestrationengines", "default", {"spec": {"halt": False}}

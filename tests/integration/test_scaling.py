@@ -111,8 +111,8 @@ def test_a_slow_endpoint_scales_up_to_max_and_a_fast_one_back_down_to_min(
     endpoint.delay = 0.1  # p95 about 100 ms against a 60 ms target
     scaled.create("web", 2, latency_scaling(endpoint.url))
     wait_for(lambda: scaled.replicas("web") == 5, timeout=40, interval=0.2, what="at max")
-    up = scaled.events("web", "ScaledUp")
-    assert up
+    # Events are posted after the patch they tell of.
+    up = wait_for(lambda: scaled.events("web", "ScaledUp"), what="a ScaledUp Event")
     assert "above the 60 ms target" in up[0].message
     for _ in range(15):  # it stays at the bound while the endpoint stays slow
         scaled.replicas("web")
@@ -132,8 +132,7 @@ def test_a_slow_endpoint_scales_up_to_max_and_a_fast_one_back_down_to_min(
         scaled.replicas("web")
         time.sleep(0.2)
     assert min(scaled.seen["web"]) == 2
-    down = scaled.events("web", "ScaledDown")
-    assert down
+    down = wait_for(lambda: scaled.events("web", "ScaledDown"), what="a ScaledDown Event")
     assert "below half the 60 ms target" in down[0].message
     text = scaling_operator.metrics()
     assert 'eoe_scaling_actions_total{direction="up"' in text

@@ -113,7 +113,7 @@ def test_no_password_or_token_in_the_log(
         # The paths that could leak them ran: the webhook was retried, the store failed.
         wait_for(lambda: webhook.calls >= 2, timeout=30, what="the webhook retried")
         wait_for(
-            lambda: "127.0.0.1" in process.log() and "store" in process.log().lower(),
+            lambda: "127.0.0.1" in process.text() and "store" in process.text().lower(),
             timeout=30,
             what="the store's failure logged",
         )

@@ -12,7 +12,9 @@ from workflow_support import (
     conditions,
     create,
     delay,
+    gate,
     moment,
+    open_gate,
     status,
     wait_phase,
     workflow,
@@ -38,11 +40,11 @@ def two_slots(
 
 
 def test_five_workflows_start_by_priority_with_queue_positions(
-    two_slots: OperatorProcess, custom: Any, namespace: str
+    two_slots: OperatorProcess, custom: Any, kube_api: Any, namespace: str
 ) -> None:
-    # Two long ones take both slots; the five then wait in the queue.
-    create(custom, namespace, workflow("hold-1", [delay("a", 4)]))
-    create(custom, namespace, workflow("hold-2", [delay("a", 4)]))
+    # Two gated ones take both slots; the five then wait in the queue until the gates open.
+    create(custom, namespace, workflow("hold-1", [gate("a")]))
+    create(custom, namespace, workflow("hold-2", [gate("a")]))
     wait_phase(custom, namespace, "hold-1", "Running")
     wait_phase(custom, namespace, "hold-2", "Running")
     priorities = ["LOW", "NORMAL", "MAINTENANCE", "CRITICAL", "HIGH"]
@@ -67,6 +69,8 @@ def test_five_workflows_start_by_priority_with_queue_positions(
         assert conditions(queued)["Admitted"]["status"] == "False"
         assert conditions(queued)["Admitted"]["reason"] == "ConcurrencyLimit"
 
+    open_gate(kube_api, namespace, "hold-1")
+    open_gate(kube_api, namespace, "hold-2")
     started = {}
     for priority in expected:
         final = wait_phase(custom, namespace, f"p-{priority.lower()}", "Succeeded", timeout=40)
@@ -76,10 +80,10 @@ def test_five_workflows_start_by_priority_with_queue_positions(
 
 
 def test_a_workflow_larger_than_the_free_capacity_waits(
-    two_slots: OperatorProcess, custom: Any, namespace: str
+    two_slots: OperatorProcess, custom: Any, kube_api: Any, namespace: str
 ) -> None:
     # The engine's default capacity is 16 CPUs.
-    create(custom, namespace, workflow("big", [delay("a", 3)], resources={"cpu": "12"}))
+    create(custom, namespace, workflow("big", [gate("a")], resources={"cpu": "12"}))
     wait_phase(custom, namespace, "big", "Running")
     create(custom, namespace, workflow("second", [delay("a", 0)], resources={"cpu": "8"}))
     queued = wait_phase(custom, namespace, "second", "Queued")
@@ -87,6 +91,7 @@ def test_a_workflow_larger_than_the_free_capacity_waits(
     assert admitted["reason"] == "InsufficientCapacity"
     assert "needs cpu 8" in admitted["message"]
     assert "cpu 4" in admitted["message"]  # free
+    open_gate(kube_api, namespace, "big")
     wait_phase(custom, namespace, "second", "Succeeded", timeout=30)
 
     create(custom, namespace, workflow("huge", [delay("a", 0)], resources={"cpu": "64"}))
@@ -95,14 +100,14 @@ def test_a_workflow_larger_than_the_free_capacity_waits(
 
 
 def test_depends_on_waits_for_the_other_workflow(
-    two_slots: OperatorProcess, custom: Any, namespace: str
+    two_slots: OperatorProcess, custom: Any, kube_api: Any, namespace: str
 ) -> None:
     create(custom, namespace, workflow("after", [delay("a", 0)], dependsOn=["before"]))
     waiting = wait_phase(custom, namespace, "after", "Pending")
     assert conditions(waiting)["Admitted"]["reason"] == "DependencyNotFound"
     assert "before" in waiting["message"]
 
-    create(custom, namespace, workflow("before", [delay("a", 1.5)]))
+    create(custom, namespace, workflow("before", [gate("a")]))
     wait_phase(custom, namespace, "before", "Running")
 
     wait_for(
@@ -112,6 +117,7 @@ def test_depends_on_waits_for_the_other_workflow(
         ),
         what="after waits for before",
     )
+    open_gate(kube_api, namespace, "before")
     before = wait_phase(custom, namespace, "before", "Succeeded")
     after = wait_phase(custom, namespace, "after", "Succeeded")
     assert moment(after["startedAt"]) >= moment(before["finishedAt"])
@@ -166,7 +172,8 @@ def test_an_emergency_halt_parks_non_critical_work_and_lets_critical_start(
             GROUP, VERSION, "orchestrationengines", "default", {"spec": {"halt": halt}}
         )
 
-    create(custom, namespace, workflow("routine", [delay("a", 3), delay("b", 0, dependsOn=["a"])]))
+    # Step a is long enough that the halt surely interrupts it, however slow the machine.
+    create(custom, namespace, workflow("routine", [delay("a", 10), delay("b", 0, dependsOn=["a"])]))
     wait_phase(custom, namespace, "routine", "Running")
     set_halt(True)
     try:

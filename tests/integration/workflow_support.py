@@ -189,3 +189,22 @@ JOB_TEMPLATE = {
         }
     },
 }
+
+
+def gate(name: str, **step: Any) -> dict[str, Any]:
+    """A ``job`` step: it runs until the test ends it with ``open_gate``, so a test can look
+    at what waits behind it for as long as it needs, however slow the machine."""
+    return {"name": name, "action": "job", "params": {"template": JOB_TEMPLATE}, **step}
+
+
+def open_gate(kube_api: Any, namespace: str, workflow_name: str) -> None:
+    """End the ``gate`` Job of that workflow successfully (it must be its only Job)."""
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube_api)
+    selector = f"orchestration.eoe.dev/workflow={workflow_name}"
+    jobs = wait_for(
+        lambda: batch.list_namespaced_job(namespace, label_selector=selector).items,
+        what=f"the Job of {workflow_name}",
+    )
+    finish_job(kube_api, namespace, jobs[0].metadata.name)
