@@ -171,6 +171,45 @@ def custom(kube_api: Any, crds: None) -> Any:
     return client.CustomObjectsApi(kube_api)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _engine_spec_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The cluster's one OrchestrationEngine is shared by every module: each cluster module
+    leaves its spec as it found it, so that none depends on what an earlier one left behind
+    (the demo's capacity, a strategy, a flag)."""
+    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    if not any(_needs_control_plane(item) for item in items):
+        yield
+        return
+    from kubernetes.client import ApiException
+
+    from orchestration_engine.api.common import GROUP, VERSION
+
+    custom = request.getfixturevalue("custom")
+    try:
+        before = custom.get_cluster_custom_object(GROUP, VERSION, "orchestrationengines", "default")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        before = None
+    yield
+    # Absent before: an operator of the module made it, with an empty spec (the defaults).
+    spec = (before or {}).get("spec") or {}
+    # A JSON patch: a merge patch would keep fields the module added inside nested objects.
+    restore = [{"op": "add", "path": "/spec", "value": spec}]
+    try:
+        custom.patch_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "orchestrationengines",
+            "default",
+            restore,
+            _content_type="application/json-patch+json",
+        )
+    except ApiException as exc:
+        if exc.status != 404:  # deleted by the module: nothing to restore
+            raise
+
+
 @pytest.fixture
 def operator(control_plane: ControlPlane, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
     """The operator as a real process, watching every namespace."""
