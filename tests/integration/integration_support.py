@@ -48,6 +48,19 @@ def engine(custom: Any) -> dict[str, Any]:
     )
 
 
+def engine_if_any(custom: Any) -> dict[str, Any] | None:
+    """The engine as stored, or None before an operator has created it: for waiting on it,
+    since ``engine`` raises the API server's 404."""
+    from kubernetes.client import ApiException
+
+    try:
+        return engine(custom)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     """One condition of an object's status, or {} when it has none of that type."""
     return next(

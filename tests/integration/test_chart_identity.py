@@ -42,7 +42,15 @@ from chart_support import (
     render,
     wait_established,
 )
-from integration_support import GROUP, VERSION, OperatorProcess, condition, engine, wait_for
+from integration_support import (
+    GROUP,
+    VERSION,
+    OperatorProcess,
+    condition,
+    engine,
+    engine_if_any,
+    wait_for,
+)
 from test_admission_webhook import make_certificates
 from test_emergency_halt import Webhook
 from test_failover import Primary
@@ -226,7 +234,12 @@ def api(cluster: Cluster) -> Any:
 def leading(operator: OperatorProcess, api: Any) -> OperatorProcess:
     """The operator once it holds the Lease and has created the engine."""
     wait_for(lambda: lease_holder(api), timeout=30, what="the operator to hold the Lease")
-    wait_for(lambda: engine(api.custom).get("status"), timeout=30, what="the engine's status")
+    # /healthz answers before the operator has created the engine: it may not exist yet.
+    wait_for(
+        lambda: (engine_if_any(api.custom) or {}).get("status"),
+        timeout=30,
+        what="the engine's status",
+    )
     return operator
 
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, engine, engine_if_any, wait_for
 from test_services import deployment
 from workflow_support import create, create_service, delay, wait_phase, workflow
 
@@ -60,7 +60,7 @@ def patch_engine(custom: Any, spec: dict[str, Any]) -> None:
 @pytest.fixture
 def engine_spec(custom: Any, halt_operator: OperatorProcess) -> Iterator[None]:
     """Every test changes the engine's spec; each leaves it as it found it."""
-    wait_for(lambda: engine(custom), what="the engine")
+    wait_for(lambda: engine_if_any(custom), what="the engine")
     before = engine(custom)["spec"]
     # A busy CI machine can keep its CPU above 95 % for three rounds and raise a
     # ResourceExhaustion halt of its own; no host sample exceeds 100 %.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
+from integration_support import GROUP, VERSION, OperatorProcess, engine_if_any, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -94,7 +94,7 @@ def test_no_password_or_token_in_the_log(
     )
     try:
         process.wait_ready()
-        wait_for(lambda: engine(custom), what="the engine")
+        wait_for(lambda: engine_if_any(custom), what="the engine")
         patch_engine(
             custom,
             {
