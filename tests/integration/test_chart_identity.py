@@ -51,11 +51,11 @@ from integration_support import (
     engine_if_any,
     wait_for,
 )
-from test_admission_webhook import make_certificates
+from test_admission_webhook import create, make_certificates
 from test_emergency_halt import Webhook
 from test_failover import Primary
 from test_services import deployment, set_ready
-from workflow_support import JOB_TEMPLATE, finish_job, wait_phase, workflow
+from workflow_support import JOB_TEMPLATE, finish_job, gate, wait_phase, workflow
 
 from envtest.controlplane import LocalControlPlane
 from envtest.operator_process import free_port
@@ -334,16 +334,8 @@ def test_the_webhook_reviews_with_the_operators_identity(
     from kubernetes.client import ApiException
 
     def create_with_warnings(name: str, depends_on: str, dry_run: bool = False) -> list[str]:
-        options = {"dry_run": "All"} if dry_run else {}
-        _data, _status, headers = api.custom.create_namespaced_custom_object_with_http_info(
-            GROUP,
-            VERSION,
-            WORK_NAMESPACE,
-            "orchestratedservices",
-            osvc(name, {"dependsOn": [depends_on]}),
-            **options,
-        )
-        return [v for k, v in headers.items() if k.lower() == "warning"]
+        body = osvc(name, {"dependsOn": [depends_on]})
+        return create(api.custom, WORK_NAMESPACE, "orchestratedservices", body, dry_run=dry_run)
 
     # The configuration takes a moment to load and a create before that is not reviewed:
     # dry runs wait for it, leaving nothing behind that the real create would collide with.
@@ -558,7 +550,7 @@ def test_a_workflow_runs_every_kind_of_step_that_touches_the_cluster(
             "action": "restart",
             "params": {"workloadRef": {"kind": "Deployment", "name": "api"}},
         },
-        {"name": "migrate", "action": "job", "params": {"template": JOB_TEMPLATE}},
+        gate("migrate"),
         {"name": "fail-over-cart", "action": "failover", "params": {"service": "cart"}},
     ]
     for (api_version, kind), (body, patch) in targets.items():

@@ -88,7 +88,7 @@ def test_labelled_deployment_is_discovered_and_released(
             what="priority follows",
         )
     except TimeoutError as error:
-        log = module_operator.log_path.read_text(errors="replace").splitlines()
+        log = module_operator.text().splitlines()
         shop = [line for line in log if f"{namespace}/shop" in line]
         raise AssertionError(f"{error}\noperator log on shop:\n" + "\n".join(shop)) from None
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from integration_support import GROUP, VERSION, wait_for
 
+from orchestration_engine.actions.base import WORKFLOW_LABEL
+
 PLURAL = "orchestrationworkflows"
 TERMINAL = {"Succeeded", "Failed", "RolledBack", "Cancelled"}
 
@@ -135,7 +137,7 @@ def start_job_workflow(custom: Any, kube_api: Any, namespace: str, name: str, st
     create(
         custom,
         namespace,
-        workflow(name, [{"name": step, "action": "job", "params": {"template": JOB_TEMPLATE}}]),
+        workflow(name, [gate(step)]),
     )
     batch = client.BatchV1Api(kube_api)
     return wait_for(lambda: batch.list_namespaced_job(namespace).items, what="the step's Job")[0]
@@ -202,7 +204,7 @@ def open_gate(kube_api: Any, namespace: str, workflow_name: str) -> None:
     from kubernetes import client
 
     batch = client.BatchV1Api(kube_api)
-    selector = f"orchestration.eoe.dev/workflow={workflow_name}"
+    selector = f"{WORKFLOW_LABEL}={workflow_name}"
     jobs = wait_for(
         lambda: batch.list_namespaced_job(namespace, label_selector=selector).items,
         what=f"the Job of {workflow_name}",
