@@ -521,6 +521,40 @@ def test_helm_installs_upgrades_and_uninstalls_the_chart(
     )
 
 
+def test_an_upgrade_from_the_emptydir_pair_to_the_claim_switches_the_strategy(
+    control_plane: Any, kube_api: Any, crds: None, namespace: str
+) -> None:
+    """The chart's earlier default (two replicas, SQLite on emptyDirs, a rolling update)
+    upgraded to this one: the API server takes the switch to Recreate (helm must drop
+    rollingUpdate, which Recreate forbids), and back."""
+    from kubernetes import client
+
+    release = f"r{namespace[-6:]}"
+    common = ["--kubeconfig", str(control_plane.kubeconfig), "--namespace", namespace]
+    apps: Any = client.AppsV1Api(kube_api)
+    name = f"{release}-orchestration-engine"
+    old = ["--set", "persistence.enabled=false", "--set", "replicaCount=2"]
+    helm("install", release, str(CHART_DIR), *common, *old)
+    assert apps.read_namespaced_deployment(name, namespace).spec.strategy.type == "RollingUpdate"
+    # Without values, helm would reuse the release's: reset them to the chart's defaults.
+    helm("upgrade", release, str(CHART_DIR), *common, "--reset-values")
+    stored = apps.read_namespaced_deployment(name, namespace).spec
+    assert (stored.strategy.type, stored.strategy.rolling_update, stored.replicas) == (
+        "Recreate",
+        None,
+        1,
+    )
+    helm("upgrade", release, str(CHART_DIR), *common, *old)
+    assert apps.read_namespaced_deployment(name, namespace).spec.strategy.type == "RollingUpdate"
+    helm("uninstall", release, *common)
+    core: Any = client.CoreV1Api(kube_api)
+    for claim in core.list_namespaced_persistent_volume_claim(namespace).items:
+        # kube-controller-manager's pvc-protection controller is not in the test control plane.
+        core.patch_namespaced_persistent_volume_claim(
+            claim.metadata.name, namespace, {"metadata": {"finalizers": None}}
+        )
+
+
 def pod_from(deployment: dict[str, Any], name: str) -> dict[str, Any]:
     template = deployment["spec"]["template"]
     return {
