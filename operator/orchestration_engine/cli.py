@@ -113,6 +113,23 @@ def run(
     check_retention_days: Annotated[
         float | None, typer.Option(help="Keep raw checks this long, then hourly roll-ups (7).")
     ] = None,
+    history_retention_days: Annotated[
+        float | None,
+        typer.Option(
+            help="Keep events, workflow rows and engine rounds in the store this long (90)."
+        ),
+    ] = None,
+    store_max_size: Annotated[
+        str | None,
+        typer.Option(
+            help="The store's size budget: bytes, 1536Mi, or for SQLite 80% of its volume; the"
+            " oldest rows go when it is passed (none)."
+        ),
+    ] = None,
+    store_spill_path: Annotated[
+        str | None,
+        typer.Option(help="The spill file (beside the SQLite file, or in the temp directory)."),
+    ] = None,
     status_heartbeat_seconds: Annotated[
         float | None,
         typer.Option(help="How often unchanged services' counters and uptime are written (60)."),
@@ -208,6 +225,9 @@ def run(
                 "status_heartbeat_seconds": status_heartbeat_seconds,
                 "monitoring_interval": monitoring_interval_seconds,
                 "check_retention_days": check_retention_days,
+                "history_retention_days": history_retention_days,
+                "store_max_size": store_max_size,
+                "store_spill_path": store_spill_path,
                 "leader_election": leader_elect,
                 "lease_duration_seconds": lease_duration_seconds,
                 "renew_deadline_seconds": renew_deadline_seconds,

@@ -116,6 +116,7 @@ async def operate(
     controller: WorkflowController
     store = StoreWriter(
         settings.database_url,
+        spill_path=settings.store_spill_path,
         on_degraded_change=lambda degraded, message: keeper.store_changed(degraded, message),
     )
     statuses = StatusWriter(api)
@@ -261,6 +262,8 @@ async def operate(
         settings.database_url,
         raw_retention=timedelta(days=settings.check_retention_days),
         rollup_retention=timedelta(days=settings.rollup_retention_days),
+        history_retention=timedelta(days=settings.history_retention_days),
+        max_size=settings.store_max_size,
     )
     await retention.start()
     settle = asyncio.create_task(_freeze_startup_objects(), name="gc-freeze")

@@ -47,6 +47,14 @@ class OperatorSettings(BaseModel):
     # Raw checks older than this are rolled up into hourly rows; roll-ups are kept longer.
     check_retention_days: float = Field(default=7, gt=0)
     rollup_retention_days: float = Field(default=90, gt=0)
+    # Events, workflow rows and engine rounds in the store are deleted after this long.
+    history_retention_days: float = Field(default=90, gt=0)
+    # Retention by size (store/budget.py): bytes, a quantity ("1536Mi") or, for a SQLite
+    # file, a share of its volume ("80%"); None: no budget (age retention alone).
+    store_max_size: str | int | None = None
+    # Where rows wait while the database is unreachable (None: beside the SQLite file, or the
+    # temporary directory for PostgreSQL); the chart points it at the store's volume.
+    store_spill_path: str | None = None
     # An automatic emergency halt clears once its cause has been gone this long (no flapping).
     halt_settle_seconds: float = Field(default=60.0, gt=0)
     # The liveness probe's watch canary (monitoring/watch_canary.py).
@@ -75,6 +83,24 @@ class OperatorSettings(BaseModel):
             raise ValueError("renew_deadline_seconds must be less than lease_duration_seconds")
         if not self.retry_period_seconds < self.renew_deadline_seconds:
             raise ValueError("retry_period_seconds must be less than renew_deadline_seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _store_budget(self) -> OperatorSettings:
+        from orchestration_engine.store.budget import parse_max_size
+        from orchestration_engine.store.url import StoreConfigError, sqlite_path
+
+        _absolute, share = parse_max_size(self.store_max_size)
+        if share is not None:
+            try:
+                on_file = sqlite_path(self.database_url) is not None
+            except StoreConfigError:
+                on_file = True  # the URL's own error is reported where it is used
+            if not on_file:
+                raise ValueError(
+                    f"store_max_size {self.store_max_size!r}: a share of the volume needs a"
+                    " SQLite file; give PostgreSQL a size such as 20Gi"
+                )
         return self
 
     @property

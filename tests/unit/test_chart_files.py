@@ -171,7 +171,10 @@ def test_every_value_is_described_by_the_schema(
     ("change", "complaint"),
     [
         ({"replicas": 3}, "unknown key 'replicas'"),
-        ({"replicaCount": 2, "leaderElection": {"enabled": False}}, "must be True"),
+        ({"leaderElection": {"enabled": False}}, "must be True"),
+        ({"replicaCount": 1, "leaderElection": {"enabled": False}}, "must be True"),
+        ({"persistence": {"size": "2.5Gi"}}, "does not match"),
+        ({"database": {"maxSize": "lots"}}, "does not match"),
         ({"image": {"pullPolicy": "Sometimes"}}, "is not one of"),
         ({"ports": {"metrics": 0}}, "below 1"),
         ({"webhook": {"timeoutSeconds": True}}, "expected integer"),

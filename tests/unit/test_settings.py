@@ -54,3 +54,12 @@ def test_bad_config_file(tmp_path: Path) -> None:
     config.write_text("metrics_port: -1\n")
     with pytest.raises(SettingsError, match="metrics_port"):
         resolve({}, env={"ORCHESTRATION_CONFIG": str(config)})
+
+
+def test_the_store_budget_is_checked_when_the_settings_are_read() -> None:
+    assert resolve({"store_max_size": "80%"}, env={}).store_max_size == "80%"
+    assert resolve({"store_max_size": "20Gi"}, env={}).history_retention_days == 90
+    with pytest.raises(SettingsError, match="not a size"):
+        resolve({"store_max_size": "lots"}, env={})
+    with pytest.raises(SettingsError, match="share of the volume needs a SQLite file"):
+        resolve({"store_max_size": "80%", "database_url": "postgresql://u@db/eoe"}, env={})

@@ -99,3 +99,40 @@ The Secrets the halt notification may read, grouped by namespace:
 {{- end -}}
 {{- toJson $by -}}
 {{- end -}}
+
+{{/* "true" when the store is SQLite (no PostgreSQL Secret), else "". */}}
+{{- define "oe.sqliteStore" -}}
+{{- if not .Values.database.existingSecret.name }}true{{ end -}}
+{{- end }}
+
+{{/* "true" when the SQLite store is on a PersistentVolumeClaim. */}}
+{{- define "oe.persistentStore" -}}
+{{- if and (include "oe.sqliteStore" .) .Values.persistence.enabled }}true{{ end -}}
+{{- end }}
+
+{{- define "oe.storeClaimName" -}}
+{{- default (include "oe.suffixed" (list . "store")) .Values.persistence.existingClaim -}}
+{{- end }}
+
+{{/* A whole quantity (2Gi, 512Mi, 1000000) in bytes; helm has no quantity arithmetic. */}}
+{{- define "oe.quantityBytes" -}}
+{{- $text := toString . -}}
+{{- $digits := regexFind "^[0-9]+" $text -}}
+{{- $suffix := trimPrefix $digits $text -}}
+{{- $units := dict "" 1 "k" 1000 "K" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- if or (not $digits) (not (hasKey $units $suffix)) -}}
+{{- fail (printf "%q is not a whole quantity such as 2Gi or 512Mi" $text) -}}
+{{- end -}}
+{{- mul (int64 $digits) (get $units $suffix) -}}
+{{- end }}
+
+{{/* The store's size budget for --store-max-size; empty: none. */}}
+{{- define "oe.storeMaxSize" -}}
+{{- if .Values.database.maxSize -}}
+{{- .Values.database.maxSize -}}
+{{- else if include "oe.persistentStore" . -}}
+80%
+{{- else if include "oe.sqliteStore" . -}}
+{{- div (mul (include "oe.quantityBytes" .Values.database.sqlite.sizeLimit | int64) 4) 5 -}}
+{{- end -}}
+{{- end }}

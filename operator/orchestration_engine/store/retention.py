@@ -27,26 +27,38 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .budget import max_bytes_for, parse_max_size
 from .engine import create_engine
 from .errors import describe
+from .metrics import RETENTION_ERRORS, SIZE_CUT_ROWS, STORE_DISK_BYTES, STORE_MAX_BYTES, STORE_SIZE
+from .rows import iso
 from .tables import (
     UtcDateTime,
+    events,
     health_check_rollups,
     health_checks,
     optimization_runs,
+    orchestration_metrics,
     scaling_samples,
+    workflow_management,
 )
 from .url import redact
+
+if TYPE_CHECKING:
+    from .sizing import StoreSize
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RAW_RETENTION = timedelta(days=7)
 DEFAULT_ROLLUP_RETENTION = timedelta(days=90)
+DEFAULT_HISTORY_RETENTION = timedelta(days=90)
 DEFAULT_INTERVAL = timedelta(hours=1)
+DEFAULT_SIZE_INTERVAL = timedelta(minutes=5)
 # A few tenths of a second of work on SQLite: short enough that the store writer, waiting on
 # the write lock with a 5 s busy timeout, never notices.
 DEFAULT_CHUNK_ROWS = 20_000
@@ -121,6 +133,7 @@ class RetentionResult:
     raw_deleted: int = 0
     rollups_deleted: int = 0
     rollups_written: int = 0  # roll-up rows created or merged into
+    history_deleted: int = 0  # events, workflow rows and engine rounds past their retention
 
     def __add__(self, other: RetentionResult) -> RetentionResult:
         return RetentionResult(
@@ -128,6 +141,7 @@ class RetentionResult:
             self.raw_deleted + other.raw_deleted,
             self.rollups_deleted + other.rollups_deleted,
             self.rollups_written + other.rollups_written,
+            self.history_deleted + other.history_deleted,
         )
 
 
@@ -188,7 +202,7 @@ async def _roll_up(engine: AsyncEngine, cutoff: datetime, chunk_rows: int) -> Re
 
 
 async def _prune(
-    engine: AsyncEngine, table: Table, column: str, cutoff: datetime, chunk_rows: int
+    engine: AsyncEngine, table: Table, column: str, cutoff: datetime | str, chunk_rows: int
 ) -> int:
     deleted = 0
     while True:
@@ -206,12 +220,14 @@ async def roll_up_and_prune(
     raw_retention: timedelta = DEFAULT_RAW_RETENTION,
     rollup_retention: timedelta = DEFAULT_ROLLUP_RETENTION,
     *,
+    history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> RetentionResult:
     """Fold raw checks older than the raw cutoff into hourly roll-ups, delete them, and delete
-    roll-ups older than the roll-up cutoff. Safe to re-run and to interrupt at any point."""
-    if raw_retention <= timedelta(0) or rollup_retention <= timedelta(0):
-        raise ValueError("raw_retention and rollup_retention must be positive")
+    roll-ups older than the roll-up cutoff, and events, workflow rows and engine rounds older
+    than ``history_retention``. Safe to re-run and to interrupt at any point."""
+    if min(raw_retention, rollup_retention, history_retention) <= timedelta(0):
+        raise ValueError("raw_retention, rollup_retention and history_retention must be positive")
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
     result = await _roll_up(engine, raw_cutoff(now, raw_retention), chunk_rows)
@@ -225,7 +241,13 @@ async def roll_up_and_prune(
     await _prune(
         engine, optimization_runs, "timestamp", rollup_cutoff(now, rollup_retention), chunk_rows
     )
-    return result + RetentionResult(rollups_deleted=pruned)
+    history = now - history_retention
+    history_deleted = await _prune(engine, events, "timestamp", history, chunk_rows)
+    # These two keep the original engine's ISO 8601 text (tables.py): written by rows.iso, which
+    # sorts as the moments do, so the cutoff is compared as the same text.
+    for table in (workflow_management, orchestration_metrics):
+        history_deleted += await _prune(engine, table, "timestamp", iso(history), chunk_rows)
+    return result + RetentionResult(rollups_deleted=pruned, history_deleted=history_deleted)
 
 
 def _utc_now() -> datetime:
@@ -233,7 +255,9 @@ def _utc_now() -> datetime:
 
 
 class RetentionTask:
-    """Runs :func:`roll_up_and_prune` every ``interval`` in the background.
+    """Runs :func:`roll_up_and_prune` every ``interval`` and retention by size every
+    ``size_interval`` in the background (``max_size``: budget.parse_max_size; None: no budget,
+    the size is still measured for the metrics).
 
     It never raises into its owner: a failed run (the database unreachable, the schema not yet
     created by the writer) is logged and tried again at the next interval; nothing is lost by
@@ -247,12 +271,16 @@ class RetentionTask:
         interval: timedelta = DEFAULT_INTERVAL,
         raw_retention: timedelta = DEFAULT_RAW_RETENTION,
         rollup_retention: timedelta = DEFAULT_ROLLUP_RETENTION,
+        history_retention: timedelta = DEFAULT_HISTORY_RETENTION,
+        max_size: str | int | None = None,
+        size_interval: timedelta = DEFAULT_SIZE_INTERVAL,
         first_run_after: timedelta = timedelta(minutes=1),
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        if interval <= timedelta(0):
-            raise ValueError("interval must be positive")
+        if interval <= timedelta(0) or size_interval <= timedelta(0):
+            raise ValueError("interval and size_interval must be positive")
+        parse_max_size(max_size)  # a bad budget is refused here, not at the first run
         self._database = database
         # For messages: describe() reads the location from it, never the password.
         self._url = (
@@ -264,6 +292,10 @@ class RetentionTask:
         self.interval = interval
         self.raw_retention = raw_retention
         self.rollup_retention = rollup_retention
+        self.history_retention = history_retention
+        self.max_size = max_size
+        self.size_interval = size_interval
+        self.last_size: StoreSize | None = None
         # Not at once: the operator's start-up (and the writer's migration) comes first.
         self.first_run_after = first_run_after
         self.chunk_rows = chunk_rows
@@ -289,9 +321,11 @@ class RetentionTask:
                 self._clock(),
                 self.raw_retention,
                 self.rollup_retention,
+                history_retention=self.history_retention,
                 chunk_rows=self.chunk_rows,
             )
         except Exception as error:
+            RETENTION_ERRORS.inc()
             self.last_error = describe(error, self._url)
             log.warning(
                 "health-check retention on %s failed, retrying in %s: %s",
@@ -302,22 +336,59 @@ class RetentionTask:
             )
             return None
         self.last_result, self.last_error = result, None
-        if result.raw_deleted or result.rollups_deleted:
+        if result.raw_deleted or result.rollups_deleted or result.history_deleted:
             log.info(
                 "health-check retention: %d checks rolled up into %d hourly rows,"
-                " %d expired roll-ups deleted",
+                " %d expired roll-ups and %d expired history rows deleted",
                 result.rows_rolled_up,
                 result.rollups_written,
                 result.rollups_deleted,
+                result.history_deleted,
             )
         return result
 
+    async def enforce_size(self) -> StoreSize | None:
+        """Measure the store, publish its size, and cut it back when over its budget; None when
+        it failed (logged, counted in eoe_store_retention_errors_total, retried next pass)."""
+        # sizing.py rolls raw checks up with this module's functions; imported here, not at
+        # the top, so the two modules do not import each other while loading.
+        from . import sizing
+
+        try:
+            max_bytes = max_bytes_for(self.max_size, sizing.filesystem_bytes(self._url))
+            size, cut = await sizing.enforce_budget(
+                self._get_engine(), max_bytes, chunk_rows=self.chunk_rows
+            )
+        except Exception as error:
+            RETENTION_ERRORS.inc()
+            self.last_error = describe(error, self._url)
+            log.warning(
+                "metrics store size check on %s failed, retrying in %s: %s",
+                self.url,
+                self.size_interval,
+                self.last_error,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            return None
+        STORE_SIZE.set(size.used_bytes)
+        STORE_DISK_BYTES.set(size.disk_bytes)
+        STORE_MAX_BYTES.set(max_bytes or 0)
+        for table, rows in cut.items():
+            SIZE_CUT_ROWS.labels(table).inc(rows)
+        self.last_size = size
+        return size
+
     async def _loop(self) -> None:
-        delay = self.first_run_after
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(self.first_run_after.total_seconds())
+        age_due = loop.time()
         while True:
-            await asyncio.sleep(delay.total_seconds())
-            await self.run_once()
-            delay = self.interval
+            if loop.time() >= age_due:
+                await self.run_once()
+                age_due = loop.time() + self.interval.total_seconds()
+            await self.enforce_size()
+            wait = min(self.size_interval.total_seconds(), age_due - loop.time())
+            await asyncio.sleep(max(wait, 0.0))
 
     async def start(self) -> None:
         if self._task is not None:
