@@ -17,6 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.core.conditions import rfc3339
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 COMPONENT = "orchestration-engine"
@@ -46,7 +47,7 @@ class EventRecorder:
             self.dropped += 1
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._post_all(), name="event-recorder")
+        self._task = supervise("event-recorder", self._post_all)
 
     async def stop(self, timeout: float = 3.0) -> None:
         with contextlib.suppress(TimeoutError):
