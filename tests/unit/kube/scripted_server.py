@@ -4,7 +4,8 @@ Each request takes the next fault from ``script`` (then ``ok``): ``drop`` closes
 connection without a byte (the client sees aiohttp's ``ServerDisconnectedError``, as when a
 load balancer closes a kept-alive connection), ``reset`` aborts it (RST), ``silent`` never
 answers, ``429``/``503`` answer so (``429`` with ``Retry-After``), ``ok`` answers 200/201 with
-a JSON object. Real sockets, so the client's own error handling is what is tested.
+a JSON object, and ``done-drop`` does what ``ok`` does, then closes instead of answering (the
+answer lost). A POST of a name already created answers 409 AlreadyExists, as the API server. Real sockets, so the client's own error handling is what is tested.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class ScriptedServer:
         self.script: list[str] = list(script or [])
         self.retry_after = retry_after
         self.requests: list[tuple[str, str, str]] = []  # (method, path, fault) of each
-        self.served: Counter[tuple[str, str]] = Counter()  # answered 2xx, by (method, path)
+        self.served: Counter[tuple[str, str]] = Counter()  # done (2xx), by (method, path)
+        self.created: list[str] = []  # names of the objects POSTed, in order
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -61,6 +63,11 @@ class ScriptedServer:
                 if fault == "drop":
                     writer.close()
                     return
+                if fault == "done-drop":
+                    self._answer(method, "ok", body)
+                    self.served[(method, path.split("?")[0])] += 1
+                    writer.close()
+                    return
                 if fault == "reset":
                     sock = writer.get_extra_info("socket")
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
@@ -94,5 +101,11 @@ class ScriptedServer:
         if fault == "503":
             return 503, "", {"kind": "Status", "code": 503, "reason": "ServiceUnavailable"}
         sent = json.loads(body) if body else {}
+        if method == "POST":
+            name = (sent.get("metadata") or {}).get("name")
+            if name in self.created:
+                return 409, "", {"kind": "Status", "code": 409, "reason": "AlreadyExists"}
+            if name:
+                self.created.append(name)
         obj = {"metadata": {"name": "x", "resourceVersion": "1"}, **sent}
         return (201 if method == "POST" else 200), "", obj

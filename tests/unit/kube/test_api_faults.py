@@ -53,22 +53,37 @@ REF = ObjectRef(f"{GROUP}/{VERSION}", "OrchestratedService", "ns", "svc", "uid-1
 
 
 async def test_event_poster_survives_a_disconnect(server: ScriptedServer) -> None:
-    """One ServerDisconnectedError used to end the Event poster for good."""
+    """One ServerDisconnectedError used to end the Event poster for good. Now an Event that
+    got no answer is sent again under its own name: posted once, never twice."""
     api = connect(server)
-    events = EventRecorder(api)
+    events = EventRecorder(api, retry_waits_s=(0.01, 0.01))
     await events.start()
     try:
-        server.script = ["drop", "reset"]
-        events.record(REF, "Normal", "First", "lost: the connection closed as it went out")
-        events.record(REF, "Normal", "Second", "lost: the connection was reset")
-        events.record(REF, "Normal", "Third", "posted")
-        await wait_until(lambda: events.posted + events.dropped == 3)
-        # A POST the server may have acted on is not sent again: an Event is dropped, never
-        # doubled (the store keeps the audit trail).
-        assert (events.posted, events.dropped) == (1, 2)
-        events.record(REF, "Normal", "Fourth", "the poster still runs")
+        server.script = ["drop", "reset", "ok", "done-drop", "ok"]
+        events.record(REF, "Normal", "First", "lost as it went out, then posted")
+        events.record(REF, "Normal", "Second", "done, its answer lost: the retry meets 409")
         await wait_until(lambda: events.posted == 2)
         assert server.served[("POST", EVENTS_PATH)] == 2
+        assert len(set(server.created)) == len(server.created) == 2
+        assert [f for _, _, f in server.requests] == ["drop", "reset", "ok", "done-drop", "ok"]
+        events.record(REF, "Normal", "Third", "the poster still runs")
+        await wait_until(lambda: events.posted == 3)
+        assert events.dropped == 0
+    finally:
+        await events.stop()
+        await api.close()
+
+
+async def test_event_poster_drops_after_its_retries(server: ScriptedServer) -> None:
+    api = connect(server)
+    events = EventRecorder(api, retry_waits_s=(0.01, 0.01))
+    await events.start()
+    try:
+        server.script = ["503"] * 3
+        events.record(REF, "Normal", "Lost", "three 503s: dropped, counted")
+        events.record(REF, "Normal", "Next", "posted")
+        await wait_until(lambda: events.posted + events.dropped == 2)
+        assert (events.posted, events.dropped) == (1, 1)
     finally:
         await events.stop()
         await api.close()
