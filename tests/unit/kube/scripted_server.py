@@ -5,7 +5,8 @@ connection without a byte (the client sees aiohttp's ``ServerDisconnectedError``
 load balancer closes a kept-alive connection), ``reset`` aborts it (RST), ``silent`` never
 answers, ``429``/``503`` answer so (``429`` with ``Retry-After``), ``ok`` answers 200/201 with
 a JSON object, and ``done-drop`` does what ``ok`` does, then closes instead of answering (the
-answer lost). A POST of a name already created answers 409 AlreadyExists, as the API server. Real sockets, so the client's own error handling is what is tested.
+answer lost). A POST of a name already created answers 409 AlreadyExists, as the API server.
+Real sockets, so the client's own error handling is what is tested.
 """
 
 from __future__ import annotations
