@@ -14,7 +14,11 @@ real sockets:
   silent ones (what such a device eventually does) and ends the blackhole;
 - ``answer(status, retry_after=…)``: requests are answered here with that status and the API
   server's ``Status`` body (429 with ``Retry-After``, 503), not forwarded, until ``count``
-  have been answered or ``stop_answering()``; ``match(method, path)`` picks which.
+  have been answered or ``stop_answering()``; ``match(method, path)`` picks which;
+- ``cut(count, reset=…)``: the next ``count`` requests (all, until ``stop_answering()``, when
+  None) are not forwarded; their connection is closed (or reset) as the request arrives: a
+  kept-alive connection closed just as a request goes out, what a client sees as
+  ``ServerDisconnectedError``.
 
 Requests are framed on the way in (HTTP/1.1, ``Content-Length`` bodies, as aiohttp sends
 them), so a local answer never cuts into a response: an HTTP/1.1 client sends its next
@@ -102,10 +106,11 @@ def api_status(code: int) -> dict[str, Any]:
 
 @dataclass
 class _Answering:
-    status: int
+    status: int  # 0: no answer, the connection is cut (closed, or reset when ``reset``)
     retry_after: str | None
     count: int | None  # None: until stopped
     match: Match
+    reset: bool = False
 
 
 @dataclass(eq=False)
@@ -132,7 +137,7 @@ class FaultProxy:
         self.port = 0
         self.connections = 0  # accepted so far
         self.requests: Counter[str] = Counter()  # by method, forwarded or answered
-        self.answered: Counter[int] = Counter()  # local answers, by status
+        self.answered: Counter[int] = Counter()  # local answers, by status (0: cut)
         self.resets = 0
         self.closes = 0
         self._links: set[_Link] = set()
@@ -190,6 +195,16 @@ class FaultProxy:
                 count,
                 match,
             )
+
+    def cut(
+        self,
+        count: int | None = None,
+        *,
+        reset: bool = False,
+        match: Match = lambda _method, _path: True,
+    ) -> None:
+        with self._lock:
+            self._answering = _Answering(0, None, count, match, reset)
 
     def stop_answering(self) -> None:
         with self._lock:
@@ -301,8 +316,11 @@ class FaultProxy:
                     return
                 self.requests[method] += 1
                 answer = self._take_answer(method, urlsplit(target).path)
+                if answer is not None and answer.status == 0:
+                    self._end(link, abort=answer.reset)
+                    return
                 if answer is not None:
-                    status, retry_after = answer
+                    status, retry_after = answer.status, answer.retry_after
                     payload = json.dumps(api_status(status)).encode()
                     extra = f"Retry-After: {retry_after}\r\n" if retry_after else ""
                     client.write(
@@ -324,7 +342,7 @@ class FaultProxy:
                 with contextlib.suppress(Exception):
                     upstream.close()
 
-    def _take_answer(self, method: str, path: str) -> tuple[int, str | None] | None:
+    def _take_answer(self, method: str, path: str) -> _Answering | None:
         with self._lock:
             rule = self._answering
             if rule is None or not rule.match(method, path):
@@ -334,7 +352,7 @@ class FaultProxy:
                 if rule.count <= 0:
                     self._answering = None
             self.answered[rule.status] += 1
-            return rule.status, rule.retry_after
+            return rule
 
     async def _responses(self, link: _Link) -> None:
         """Server to client, byte for byte."""
