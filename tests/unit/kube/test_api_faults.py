@@ -8,14 +8,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 from scripted_server import ScriptedServer
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.core.api_retry import RetryPolicy
 from orchestration_engine.kube.client import api_client
-from orchestration_engine.kube.errors import Unavailable
+from orchestration_engine.kube.errors import TransportError, Unavailable, translate
 from orchestration_engine.kube.events import EventRecorder, ObjectRef
 from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.kube.transport import Transport, TransportSettings
@@ -189,3 +191,49 @@ async def test_requests_wait_for_the_rate_limit() -> None:
     for _ in range(5):
         assert await transport.request("GET", "http://x/api") == "ok"
     assert [round(t, 6) for t in sent] == [0.0, 0.0, 0.2, 0.4, 0.6]
+
+
+def _connector_error() -> BaseException:
+    key = aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None)
+    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
+
+
+@pytest.mark.parametrize(
+    ("error", "retried_for_post"),
+    [
+        (aiohttp.ServerDisconnectedError(), False),
+        (aiohttp.ClientOSError(104, "reset"), False),
+        (aiohttp.ClientPayloadError("truncated"), False),
+        (ConnectionResetError(104, "reset"), False),
+        (TimeoutError(), False),
+        (aiohttp.SocketTimeoutError("read"), False),
+        (aiohttp.ConnectionTimeoutError("connect"), True),
+        (_connector_error(), True),
+    ],
+)
+async def test_every_no_answer_error_reaches_callers_as_one_class(
+    error: BaseException, retried_for_post: bool
+) -> None:
+    """Whatever aiohttp or the OS raised, callers get a TransportError: an Unavailable for
+    the typed handlers and an ApiException for the client's (the class of the finding:
+    ``except (ApiException, OSError, TimeoutError)`` let ServerDisconnectedError through)."""
+    calls: list[str] = []
+
+    async def send(method: str, *_: object, **__: object) -> None:
+        calls.append(method)
+        raise error
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    settings = TransportSettings(retry=RetryPolicy(max_retries=2))
+    transport = Transport(send, settings, sleep=no_sleep)
+    for method, tries in (("GET", 3), ("POST", 3 if retried_for_post else 1)):
+        calls.clear()
+        with pytest.raises(TransportError) as raised:
+            await transport.request(method, "http://x/api/v1/namespaces")
+        assert isinstance(raised.value, Unavailable)
+        assert isinstance(raised.value, ApiException)
+        assert raised.value.status == 0
+        assert translate(raised.value) is raised.value
+        assert len(calls) == tries, method
