@@ -23,7 +23,8 @@ real sockets:
 Requests are framed on the way in (HTTP/1.1, ``Content-Length`` bodies, as aiohttp sends
 them), so a local answer never cuts into a response: an HTTP/1.1 client sends its next
 request on a connection only after the previous answer. The API server's own restart is
-``RestartableControlPlane`` (tests/fmea/fmea_disruption_support.py); the proxy outlives it.
+``RestartableControlPlane`` (tests/fmea/fmea_disruption_support.py); while the server is down,
+the proxy closes each new connection at once (not exercised by a test yet).
 
 Standard library plus PyYAML, like the rest of tests/envtest.
 """
