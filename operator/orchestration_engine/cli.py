@@ -192,6 +192,22 @@ def run(
     retry_period_seconds: Annotated[
         float | None, typer.Option(help="How often the lease is renewed or looked at (2).")
     ] = None,
+    # --- the operator's own API client (kube/transport.py) ---
+    kube_api_qps: Annotated[
+        float | None,
+        typer.Option(
+            help="Client-side limit of API requests per second, as client-go (50; 0: off)."
+        ),
+    ] = None,
+    kube_api_burst: Annotated[
+        int | None, typer.Option(help="API requests allowed at once above the QPS limit (100).")
+    ] = None,
+    kube_request_timeout_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="The most one API request may take; a silent connection fails in 10 (30)."
+        ),
+    ] = None,
     # --- the log (logs.py) ---
     log_format: Annotated[
         str | None,
@@ -240,6 +256,9 @@ def run(
                 "probe_process": probe_process,
                 "webhook_port": webhook_port,
                 "webhook_cert_dir": webhook_cert_dir,
+                "kube_api_qps": kube_api_qps,
+                "kube_api_burst": kube_api_burst,
+                "kube_request_timeout_seconds": kube_request_timeout_seconds,
             }
         )
     except SettingsError as error:

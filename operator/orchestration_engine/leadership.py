@@ -30,6 +30,7 @@ from aiohttp import web
 
 from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.lease import LeaseElector
+from orchestration_engine.kube.transport import TransportSettings
 from orchestration_engine.metrics import LEADER
 from orchestration_engine.settings import OperatorSettings
 
@@ -50,7 +51,9 @@ async def run_as_leader(
         # Here, not in the operator: a standby's metrics must be scraped too. The caller
         # passes the operator settings with no metrics port, or it would bind this one again.
         prometheus_client.start_http_server(settings.metrics_port)
-    api = await make_api_client()
+    api = await make_api_client(
+        TransportSettings(request_timeout_s=settings.kube_request_timeout_seconds)
+    )
     try:
         elector = LeaseElector(
             api,

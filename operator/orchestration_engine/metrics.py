@@ -49,6 +49,32 @@ STATUS_WRITES = Counter(
 STATUS_WRITE_ERRORS = Counter(
     "eoe_status_write_errors_total", "Status patches that failed", ["kind"]
 )
+# The operator's own API client (kube/transport.py); reason: an HTTP status or what the
+# connection did (not-sent, lost, timeout).
+API_RETRIES = Counter(
+    "eoe_api_request_retries_total",
+    "API requests sent again after a transient failure",
+    ["reason"],
+)
+API_TRANSPORT_ERRORS = Counter(
+    "eoe_api_transport_errors_total",
+    "API requests that got no answer (refused, reset, closed, timed out), retries spent",
+    ["reason"],
+)
+API_THROTTLED_SECONDS = Counter(
+    "eoe_api_throttled_seconds_total",
+    "Seconds API requests waited for the client-side rate limit (QPS and burst)",
+)
+# Long-lived loops under supervision (supervision.py).
+LOOP_RESTARTS = Counter(
+    "eoe_loop_restarts_total",
+    "Long-lived loops restarted after they raised",
+    ["loop"],
+)
+LOOPS_FAILING = Gauge(
+    "eoe_loops_failing",
+    "Long-lived loops that keep failing (liveness answers 500 while this is above 0)",
+)
 
 WORKFLOW_SCHEDULING_LATENCY = Histogram(
     "eoe_workflow_scheduling_latency_seconds",

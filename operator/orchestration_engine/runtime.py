@@ -41,6 +41,7 @@ from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
+from orchestration_engine.kube.transport import TransportSettings
 from orchestration_engine.monitoring.autoscaler import Autoscaler, kube_scale
 from orchestration_engine.monitoring.checker import make_checker
 from orchestration_engine.monitoring.engine_keeper import EngineKeeper
@@ -64,14 +65,20 @@ from orchestration_engine.store.engine import create_engine
 from orchestration_engine.store.queries import demand_history
 from orchestration_engine.store.retention import RetentionTask
 from orchestration_engine.store.writer import StoreWriter
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
 STARTUP_SETTLE_SECONDS = 20.0
 TASK_SAMPLE_SECONDS = 10.0
 GC_GEN0_THRESHOLD = 700
-WATCH_SERVER_TIMEOUT_SECONDS = 300
-WATCH_CLIENT_TIMEOUT_SECONDS = WATCH_SERVER_TIMEOUT_SECONDS + 30
+# The server ends each watch after this long and kopf resumes it from where it was (no
+# re-list). The client gives up on a watch 10 s later: a connection that went silent (a load
+# balancer or NAT that dropped it without a reset) is noticed within 40 s, as client-go's
+# HTTP/2 pings notice one within 45 s. kopf's own inactivity timeout (70 s) was the only
+# bound before, and a service created then was first written HEALTHY after 71 s.
+WATCH_SERVER_TIMEOUT_SECONDS = 30
+WATCH_CLIENT_TIMEOUT_SECONDS = WATCH_SERVER_TIMEOUT_SECONDS + 10
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -92,6 +99,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT_SECONDS
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
     # Our own Events say what happened; kopf's per-handler chatter would drown them.
     settings.posting.level = logging.WARNING
     settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
@@ -110,7 +118,8 @@ async def operate(
     if settings.metrics_port:
         # A daemon thread: scrapes never wait on the event loop, and it dies with the process.
         prometheus_client.start_http_server(settings.metrics_port)
-    api = await make_api_client()
+    transport = transport_settings(settings)
+    api = await make_api_client(transport)
     orchestration_id = orchestration_id or uuid.uuid4().hex
     keeper: EngineKeeper
     controller: WorkflowController
@@ -232,7 +241,7 @@ async def operate(
     await prime_workflows(api, settings.namespaces, controller)
     keeper.initialized = True
     canary = WatchCanary(
-        make_api_client,
+        lambda: make_api_client(transport),
         interval_s=settings.watch_heartbeat_seconds,
         stall_after_s=settings.watch_stall_seconds,
     )
@@ -267,7 +276,7 @@ async def operate(
     )
     await retention.start()
     settle = asyncio.create_task(_freeze_startup_objects(), name="gc-freeze")
-    task_gauge = asyncio.create_task(_sample_task_count(), name="task-gauge")
+    task_gauge = supervise("task-gauge", _sample_task_count)
     try:
         await kopf.operator(
             registry=build_registry(),
@@ -302,6 +311,15 @@ async def operate(
         await actions_http.aclose()
         await history_engine.dispose()
         await api.close()
+
+
+def transport_settings(settings: OperatorSettings) -> TransportSettings:
+    """The operator's own API client: rate limits and per-request timeout (kube/transport.py)."""
+    return TransportSettings(
+        qps=settings.kube_api_qps,
+        burst=settings.kube_api_burst,
+        request_timeout_s=settings.kube_request_timeout_seconds,
+    )
 
 
 def tune_garbage_collector() -> None:

@@ -62,6 +62,11 @@ class OperatorSettings(BaseModel):
     watch_stall_seconds: float = Field(default=180.0, gt=0, le=86400)
     # How often ``scaling.prometheus`` queries are run.
     scaling_metrics_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # The operator's own API client (kube/transport.py): client-side rate limits, as
+    # client-go's QPS and burst (0 QPS: no limit), and the time one request may take.
+    kube_api_qps: float = Field(default=50.0, ge=0)
+    kube_api_burst: int = Field(default=100, ge=1)
+    kube_request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Overrides the engine's emergencyHaltEnabled when set (None: the engine's spec decides).
     emergency_halt: bool | None = None
 

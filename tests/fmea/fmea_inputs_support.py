@@ -1,6 +1,7 @@
 """Shared pieces of the bad-input and conflict failure-mode tests (test_malformed_manifests.py,
 test_conflicts.py): the size knob, the fixtures the integration tests use, small servers on
-127.0.0.1, and a proxy in front of the API server that answers 409 to the operator's writes.
+127.0.0.1, and a proxy in front of the API server that answers 409 to the operator's writes
+(its upstream and kubeconfig handling shared with the TCP fault proxy, envtest/fault_proxy.py).
 
 Reused rather than rewritten: the operator as a child process (envtest/operator_process.py),
 the CRDs' installation and ``wait_for`` (integration/integration_support.py), workflow bodies
@@ -10,12 +11,9 @@ and the counting HTTP server (integration/workflow_support.py).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import os
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -23,8 +21,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 _TESTS = Path(__file__).resolve().parents[1]
 for _path in (_TESTS, _TESTS / "integration"):
@@ -39,6 +35,8 @@ from integration_support import (  # noqa: E402
     wait_for,
 )
 from workflow_support import CountingServer, delay, workflow  # noqa: E402
+
+from envtest.fault_proxy import ApiUpstream  # noqa: E402
 
 __all__ = [
     "FULL",
@@ -159,17 +157,9 @@ class ConflictProxy:
         classify: Callable[[str, str], str | None],
         every: int = 2,
     ) -> None:
-        config = yaml.safe_load(kubeconfig.read_text())
-        self._config = config
-        cluster = config["clusters"][0]["cluster"]
-        self.upstream = str(cluster["server"]).rstrip("/")
-        if "certificate-authority-data" in cluster:
-            ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-            self._ssl = ssl.create_default_context(cadata=ca)
-        elif "certificate-authority" in cluster:
-            self._ssl = ssl.create_default_context(cafile=cluster["certificate-authority"])
-        else:
-            self._ssl = ssl.create_default_context()
+        self._api = ApiUpstream.from_kubeconfig(kubeconfig)
+        self.upstream = self._api.server
+        self._ssl = self._api.ssl_context
         self.budgets = dict(budgets)
         self.every = every
         self._classify = classify
@@ -207,14 +197,7 @@ class ConflictProxy:
 
     def write_kubeconfig(self, path: Path) -> Path:
         """A copy of the kubeconfig that points at the proxy (no TLS on loopback)."""
-        config = json.loads(json.dumps(self._config))
-        cluster = config["clusters"][0]["cluster"]
-        cluster["server"] = f"http://127.0.0.1:{self.port}"
-        cluster.pop("certificate-authority-data", None)
-        cluster.pop("certificate-authority", None)
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
-        return path
+        return self._api.write_kubeconfig(path, self.port)
 
     def close(self) -> None:
         if not self._loop.is_running():

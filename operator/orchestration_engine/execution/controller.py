@@ -46,6 +46,7 @@ from orchestration_engine.execution.record import (
 from orchestration_engine.execution.runner import StepRunner, WorkflowGone, WorkflowRunner
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class WorkflowController(Lifecycle):
 
     async def start(self) -> None:
         self._halted = self.limits().halted
-        self._task = asyncio.create_task(self._loop(), name="workflow-controller")
+        self._task = supervise("workflow-controller", self._loop)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._runner_tasks.values()) if t is not None]

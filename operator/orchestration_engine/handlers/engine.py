@@ -1,5 +1,5 @@
 """OrchestrationEngine wiring: its watch events go to the engine keeper, which owns its status,
-and to the watch canary, which the liveness probe asks."""
+and to the watch canary, which the liveness probe asks (with the loops' supervisor)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import kopf
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import PLURAL
 from orchestration_engine.logs import reconciling
+from orchestration_engine.supervision import LOOPS
 
 
 async def engine_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -27,6 +28,16 @@ async def watches_alive(memo: kopf.Memo, **_: Any) -> str:
     return result
 
 
+async def loops_alive(**_: Any) -> str:
+    """A liveness probe: 500 while a supervised loop keeps failing (supervision.py), so the
+    kubelet restarts a pod whose status writer, Event poster, … cannot come back."""
+    try:
+        return LOOPS.probe()
+    except RuntimeError as failing:
+        raise kopf.PermanentError(str(failing)) from None
+
+
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(reconciling(engine_event))
     kopf.on.probe(id="watches", registry=registry)(watches_alive)
+    kopf.on.probe(id="loops", registry=registry)(loops_alive)

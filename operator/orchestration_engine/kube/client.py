@@ -1,4 +1,5 @@
-"""One shared asynchronous API client, configured like kopf: in-cluster or from a kubeconfig."""
+"""One shared asynchronous API client, configured like kopf: in-cluster or from a kubeconfig,
+every request through the transport's timeouts, retries and rate limits (kube/transport.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from pathlib import Path
 
 from kubernetes_asyncio import client, config
+
+from orchestration_engine.kube.transport import TransportSettings, install
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -20,7 +23,16 @@ def kubeconfig_path() -> str:
     return os.path.expanduser(path)
 
 
-async def make_api_client() -> client.ApiClient:
+def api_client(
+    configuration: client.Configuration, transport: TransportSettings | None = None
+) -> client.ApiClient:
+    """A client for ``configuration`` whose every request goes through the transport."""
+    api = client.ApiClient(configuration)
+    install(api, transport or TransportSettings())
+    return api
+
+
+async def make_api_client(transport: TransportSettings | None = None) -> client.ApiClient:
     configuration = client.Configuration()
     if in_cluster():
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -28,4 +40,4 @@ async def make_api_client() -> client.ApiClient:
         await config.load_kube_config(
             config_file=kubeconfig_path(), client_configuration=configuration
         )
-    return client.ApiClient(configuration)
+    return api_client(configuration, transport)

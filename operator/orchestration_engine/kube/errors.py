@@ -29,11 +29,35 @@ class Unavailable(KubeError):
     503 for custom resources until it has installed their paths again."""
 
 
+class TransportError(Unavailable, ApiException):
+    """No answer at all: the connection was refused, reset or closed (a load balancer closing
+    a kept-alive connection as the request goes out: aiohttp's ``ServerDisconnectedError``),
+    or the request timed out. Raised by the transport (kube/transport.py) for every request
+    of the operator's own client.
+
+    Both an ``Unavailable`` and the client's ``ApiException`` (status 0), so that every
+    caller already handles it, whether it speaks the typed errors or the client's: before
+    this class, ``except (ApiException, OSError, TimeoutError)`` let aiohttp's errors through
+    and the loop around it died.
+    """
+
+    def __init__(self, message: str) -> None:
+        ApiException.__init__(self, status=0, reason=message)
+        self.status = 0
+        self.body = b""  # the client decodes the body of every ApiException it sees pass
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.reason)
+
+
 # 501 Not Implemented is not here: it will not pass later.
 UNAVAILABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def translate(error: ApiException) -> KubeError:
+    if isinstance(error, KubeError):  # a TransportError is typed already
+        return error
     status = int(error.status or 0)
     message = f"{status} {error.reason}: {(error.body or '')[:500]!s}"
     if status == 404:

@@ -53,7 +53,8 @@ def describe(error: BaseException) -> str:
             body = json.loads(error.body or "")
             if isinstance(body, dict) and body.get("message"):
                 return f"{error.status} {body['message']}"
-        return f"{error.status} {error.reason}".strip()
+        # Status 0: no answer at all (kube.errors.TransportError), its reason says why.
+        return f"{error.status or ''} {error.reason}".strip()
     text = str(error) or type(error).__name__
     return text.splitlines()[0][:300]
 

@@ -18,6 +18,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.kube.errors import Conflict, KubeError, NotFound, Unavailable, translate
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,7 @@ class StatusWriter:
 
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._drain(), name=f"status-writer-{i}")
-            for i in range(self._concurrency)
+            supervise(f"status-writer-{i}", self._drain) for i in range(self._concurrency)
         ]
 
     async def stop(self, timeout: float = 5.0) -> None:

@@ -46,6 +46,7 @@ from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.monitoring.service_monitor import Key, ServiceMonitor
 from orchestration_engine.monitoring.workloads import WorkloadCache
 from orchestration_engine.probes.result import CheckResult
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,7 @@ class Autoscaler:
         )
 
     async def start(self) -> None:
-        self._poller = asyncio.create_task(self._poll_prometheus(), name="autoscaler-prometheus")
+        self._poller = supervise("autoscaler-prometheus", self._poll_prometheus)
 
     async def close(self) -> None:
         self._closed = True

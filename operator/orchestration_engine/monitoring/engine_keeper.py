@@ -36,6 +36,7 @@ from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.monitoring.service_monitor import EventSink, ServiceMonitor, StatusSink
 from orchestration_engine.monitoring.store_sink import RowSink
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ class EngineKeeper:
         )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="engine-keeper")
+        self._task = supervise("engine-keeper", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -36,6 +36,7 @@ from orchestration_engine.core.recommendations import Evidence, derive
 from orchestration_engine.monitoring.autoscaler import Autoscaler, active_ref
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.workloads import WorkloadCache
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class ResourceOptimizer:
         return outcome
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="resource-optimizer")
+        self._task = supervise("resource-optimizer", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:

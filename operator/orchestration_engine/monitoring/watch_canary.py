@@ -25,6 +25,7 @@ from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import PLURAL, SINGLETON_NAME
 from orchestration_engine.core import watch_liveness as core
 from orchestration_engine.kube.status import MERGE_PATCH
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class WatchCanary:
         return True
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="watch-canary")
+        self._task = supervise("watch-canary", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:

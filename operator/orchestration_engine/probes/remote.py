@@ -21,6 +21,7 @@ from typing import Any
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class RemoteProbeScheduler(Lifecycle):
     async def start(self) -> None:
         self._stopping = False
         await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name="probe-worker")
+        self._task = supervise("probe-worker", self._supervise)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -34,6 +34,7 @@ from typing import Generic, TypeVar
 
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
+from orchestration_engine.supervision import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class ProbeScheduler(Lifecycle, Generic[Key, Target]):
     async def start(self) -> None:
         """Starts the loop; keys added before are kept. Starting twice is harmless."""
         if self._loop_task is None or self._loop_task.done():
-            self._loop_task = asyncio.create_task(self._loop(), name="probe scheduler")
+            self._loop_task = supervise("probe scheduler", self._loop)
             self._loop_task.add_done_callback(_log_loop_exit)
 
     async def stop(self) -> None:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from orchestration_engine.supervision import supervise
+
 from .budget import max_bytes_for, parse_max_size
 from .engine import create_engine
 from .errors import describe
@@ -393,7 +395,7 @@ class RetentionTask:
     async def start(self) -> None:
         if self._task is not None:
             raise RuntimeError("the retention task was already started")
-        self._task = asyncio.create_task(self._loop(), name="store-retention")
+        self._task = supervise("store-retention", self._loop)
 
     async def stop(self) -> None:
         """Stop; a run in progress is abandoned, its open chunk rolled back whole."""

@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.supervision import supervise
 
 from . import metrics
 from .engine import create_engine
@@ -230,7 +231,7 @@ class StoreWriter(Lifecycle):
                 self._spill_uncounted = False
             log.info("replaying %d rows from the spill file %s", left, self.spill_path)
         metrics.BUFFERED_ROWS.set(self.buffered_rows)
-        self._task = asyncio.create_task(self._run(), name="store-writer")
+        self._task = supervise("store-writer", self._run)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Write what can be written within ``drain_timeout``, spill the rest, close."""
