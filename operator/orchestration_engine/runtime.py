@@ -218,6 +218,7 @@ async def operate(
         cleanup=lambda namespace, uid: delete_workflow_jobs(api, namespace, uid),
         rows=WorkflowRows(store, orchestration_id),
         on_change=keeper.poke,
+        read=lambda namespace, name: CustomObjects(api).get(WORKFLOW_PLURAL, namespace, name),
     )
     keeper.listeners.append(controller.engine_changed)
     monitor.health_listeners.append(lambda _key: controller.services_changed())
