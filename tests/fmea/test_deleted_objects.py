@@ -289,3 +289,48 @@ def test_deletions_the_watch_never_reports_stop_the_runner_and_the_probes(
         assert "never reported by the watch" in operator.text()
     finally:
         operator.stop()
+
+
+# --- one writer at a time -------------------------------------------------------------------
+
+
+async def test_a_status_write_of_step_progress_is_fenced_by_the_version_read(
+    async_api: Any, custom: Any, namespace: str
+) -> None:
+    """What the runner relies on, asked of the real API server: a status write carrying the
+    resourceVersion that was read gets a 409 once anyone moved the object (here a label),
+    and the object of a new uid under the same name is never written by the old writer."""
+    from orchestration_engine.kube.errors import Conflict
+    from orchestration_engine.kube.status import StatusWriter
+
+    writer = StatusWriter(async_api)
+    body = workflow("fenced", [delay("wait", 600)], suspend=True)
+    made = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOWS, body)
+    read_at = made["metadata"]["resourceVersion"]
+    stored = await writer.write_now(
+        WORKFLOWS, namespace, "fenced", {"message": "first"}, resource_version=read_at
+    )
+    moved = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, WORKFLOWS, "fenced", {"metadata": {"labels": {"a": "b"}}}
+    )
+    assert moved["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]
+    with pytest.raises(Conflict):
+        await writer.write_now(
+            WORKFLOWS,
+            namespace,
+            "fenced",
+            {"message": "stale"},
+            resource_version=stored["metadata"]["resourceVersion"],
+        )
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOWS, "fenced")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOWS, body)
+    with pytest.raises(Conflict):  # the old one's version never fits the new object
+        await writer.write_now(
+            WORKFLOWS,
+            namespace,
+            "fenced",
+            {"message": "old writer"},
+            resource_version=moved["metadata"]["resourceVersion"],
+        )
+    now = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOWS, "fenced")
+    assert (now.get("status") or {}).get("message") != "old writer"
