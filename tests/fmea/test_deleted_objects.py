@@ -20,6 +20,7 @@ import json
 import select
 import socket
 import threading
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -270,12 +271,34 @@ def test_deletions_the_watch_never_reports_stop_the_runner_and_the_probes(
         def relisted() -> float:
             return quiet(lambda: metric_sum(operator.metrics(), "eoe_relist_deletions_total"), 0.0)
 
+        back = time.monotonic()
+        # Under the http client's own 30 s timeout, which would also hang up.
         wait_for(
             lambda: holder.hung_up["/hold"] == 1,
             what="the runner of the workflow deleted behind the watch to stop",
-            timeout=90,
+            timeout=25,
         )
+        print(f"runner stopped {time.monotonic() - back:.1f} s after the API server was back")
         wait_for(lambda: relisted() >= 2, what="both deletions found by the LIST", timeout=90)
+
+        def counted() -> tuple[int, int]:
+            status = quiet(
+                lambda: (
+                    custom.get_cluster_custom_object(
+                        GROUP, VERSION, "orchestrationengines", "default"
+                    ).get("status")
+                    or {}
+                ),
+                {},
+            )
+            services = (status.get("services") or {}).get("total", -1)
+            return services, (status.get("workflows") or {}).get("total", -1)
+
+        # No longer counted (the emergency halt's thresholds are judged on these counts).
+        try:
+            wait_for(lambda: counted() == (1, 1), what="the engine to count only what is left")
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; counts (services, workflows): {counted()}") from None
         probes_then = holder.calls["/health/gone"]
         kept_then = holder.calls["/health/kept"]
         # Bound by what the operator does meanwhile: five more checks of the kept service.

@@ -207,6 +207,7 @@ class WorkflowController(Lifecycle):
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         self._wake()
+        self.on_change()  # the engine's counts and facts no longer include it
 
     async def _cleanup(self, record: WorkflowRecord) -> int:
         """Delete what the workflow created: owner references would do it, but only where a
