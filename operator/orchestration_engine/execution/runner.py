@@ -284,19 +284,15 @@ class WorkflowRunner:
                         raise
                     await self._after_conflict(namespace, name)
                     continue  # the same write, conditional on the version just read
-            except NotFound:
-                raise WorkflowGone(f"{namespace}/{name}") from None
+            except NotFound as missing:
+                # Gone, unless a read finds it still there as itself (a 404 of the path, not
+                # of the object: a proxy, a server still installing its paths). Then retry.
+                if not fenced or not await self._still_there(namespace, name):
+                    raise WorkflowGone(f"{namespace}/{name}") from None
+                await self._backoff(attempt, missing)
+                attempt += 1
             except (KubeError, OSError, TimeoutError) as error:
-                log.warning(
-                    "status of workflow %s/%s not written (attempt %d), retrying: %s",
-                    namespace,
-                    name,
-                    attempt + 1,
-                    error,
-                )
-                await asyncio.sleep(
-                    PERSIST_RETRY_SECONDS[min(attempt, len(PERSIST_RETRY_SECONDS) - 1)]
-                )
+                await self._backoff(attempt, error)
                 attempt += 1
         self._written = self._believed = body
         self.record.status = self.status.model_copy(deep=True)
@@ -304,6 +300,23 @@ class WorkflowRunner:
         if rv is not None:
             self._version = int(rv)
             self.record.resource_version = max(self.record.resource_version, int(rv))
+
+    async def _backoff(self, attempt: int, error: BaseException) -> None:
+        log.warning(
+            "status of workflow %s/%s not written (attempt %d), retrying: %s",
+            *self.record.key,
+            attempt + 1,
+            error,
+        )
+        await asyncio.sleep(PERSIST_RETRY_SECONDS[min(attempt, len(PERSIST_RETRY_SECONDS) - 1)])
+
+    async def _still_there(self, namespace: str, name: str) -> bool:
+        assert self._read is not None
+        try:
+            found = await self._read(namespace, name)
+        except (KubeError, OSError, TimeoutError):
+            return True  # cannot tell now: the next write asks again
+        return found is not None and (found.get("metadata") or {}).get("uid") == self.record.uid
 
     async def _after_conflict(self, namespace: str, name: str) -> None:
         """The object moved since the version this runner read: read it again and decide

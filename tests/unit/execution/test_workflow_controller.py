@@ -427,3 +427,32 @@ async def test_a_metadata_change_only_makes_the_runner_write_again() -> None:
     finally:
         await harness.controller.stop()
     assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
+
+
+async def test_a_404_of_an_object_still_there_is_retried_not_taken_for_deletion() -> None:
+    """A 404 of the path (a proxy, a server still installing its paths), not of the object:
+    a read finds the workflow there as itself, so the write is retried and the run goes on."""
+    gated = Gated()
+    harness = Harness(gated)
+    real = harness.server.write_now
+    missing = 1
+
+    async def flaky(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal missing
+        if missing and len(gated.runs) == 1 and gated.release.is_set():
+            missing -= 1
+            raise NotFound(404, "the server could not find the requested resource")
+        return await real(*args, **kwargs)
+
+    harness.server.write_now = flaky  # type: ignore[method-assign]
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        gated.release.set()
+        await harness.until(lambda: harness.status("wf").get("phase") == "Succeeded")
+    finally:
+        await harness.controller.stop()
+    assert missing == 0
+    assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
+    assert harness.cleaned == []
