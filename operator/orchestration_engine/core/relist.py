@@ -20,9 +20,9 @@ from typing import TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seen:
-    """An object as the last watch event showed it."""
+    """An object as the last watch event showed it (one per watched object: kept small)."""
 
     uid: str
     resource_version: int
