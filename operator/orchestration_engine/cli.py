@@ -150,6 +150,10 @@ def run(
             help="Liveness fails when a heartbeat is not back through the watch this long (180).",
         ),
     ] = None,
+    relist_seconds: Annotated[
+        float | None,
+        typer.Option(help="How often each kind is LISTed to find deletions a watch missed (60)."),
+    ] = None,
     scaling_metrics_interval_seconds: Annotated[
         float | None,
         typer.Option(help="How often scaling.prometheus queries run (15)."),
@@ -252,6 +256,7 @@ def run(
                 "scaling_metrics_interval_seconds": scaling_metrics_interval_seconds,
                 "watch_heartbeat_seconds": watch_heartbeat_seconds,
                 "watch_stall_seconds": watch_stall_seconds,
+                "relist_seconds": relist_seconds,
                 "emergency_halt": emergency_halt,
                 "probe_process": probe_process,
                 "webhook_port": webhook_port,

@@ -92,6 +92,14 @@ EMERGENCY_HALT = Gauge(
     "1 while an emergency halt is in force, labelled with its reason; 0 with reason none",
     ["reason"],
 )
+RELIST_DELETIONS = Counter(
+    "eoe_relist_deletions_total",
+    "Deletions a watch never reported, found by a fresh LIST (handlers/relist.py)",
+    ["plural"],
+)
+RELIST_ERRORS = Counter(
+    "eoe_relist_errors_total", "LISTs to find missed deletions that failed", ["plural"]
+)
 WORKFLOWS = Gauge("eoe_workflows", "OrchestrationWorkflows by phase", ["phase"])
 WORKFLOW_QUEUE_LENGTH = Gauge(
     "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"

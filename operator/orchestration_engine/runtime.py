@@ -14,7 +14,7 @@ import threading
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import kopf
@@ -30,12 +30,14 @@ from orchestration_engine.api.common import API_VERSION, VERSION
 from orchestration_engine.api.engine import KIND as ENGINE_KIND
 from orchestration_engine.api.engine import PLURAL as ENGINE_PLURAL
 from orchestration_engine.api.engine import SINGLETON_NAME
+from orchestration_engine.api.service import PLURAL as SERVICE_PLURAL
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.execution.controller import WorkflowController
 from orchestration_engine.execution.store_rows import WorkflowRows
 from orchestration_engine.handlers import engine, login, service, workflow, workloads
+from orchestration_engine.handlers.relist import Kind, Relister, api_lister
 from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
@@ -228,6 +230,7 @@ async def operate(
         cleanup=lambda namespace, uid: delete_workflow_jobs(api, namespace, uid),
         rows=WorkflowRows(store, orchestration_id),
         on_change=keeper.poke,
+        read=lambda namespace, name: CustomObjects(api).get(WORKFLOW_PLURAL, namespace, name),
     )
     keeper.listeners.append(controller.engine_changed)
     monitor.health_listeners.append(lambda _key: controller.services_changed())
@@ -256,6 +259,12 @@ async def operate(
         engine=keeper,
         controller=controller,
     )
+    relist = Relister(
+        relisted_kinds(memo),
+        api_lister(api, settings.namespaces),
+        interval_s=settings.relist_seconds,
+    )
+    memo.relist = relist
     await store.start()
     await statuses.start()
     await events.start()
@@ -267,6 +276,7 @@ async def operate(
     await autoscaler.start()
     await optimizer.start()
     await canary.start()
+    await relist.start()
     retention = RetentionTask(
         settings.database_url,
         raw_retention=timedelta(days=settings.check_retention_days),
@@ -293,6 +303,7 @@ async def operate(
         settle.cancel()
         task_gauge.cancel()
         await canary.stop()
+        await relist.stop()
         await retention.stop()
         await controller.stop()
         await optimizer.stop()
@@ -320,6 +331,31 @@ def transport_settings(settings: OperatorSettings) -> TransportSettings:
         burst=settings.kube_api_burst,
         request_timeout_s=settings.kube_request_timeout_seconds,
     )
+
+
+def relisted_kinds(memo: kopf.Memo) -> list[Kind]:
+    """The kinds whose missed deletions handlers/relist.py finds, each delivered to the same
+    handler as its watch events."""
+
+    async def workflows(event: dict[str, Any]) -> None:
+        await workflow.workflow_event(cast(kopf.RawEvent, event), memo)
+
+    async def services(event: dict[str, Any]) -> None:
+        await service.service_event(cast(kopf.RawEvent, event), memo)
+
+    def workload_kind(plural: str) -> Kind:
+        async def deliver(event: dict[str, Any]) -> None:
+            resource = kopf.Resource("apps", "v1", plural)
+            await workloads.workload_event(cast(kopf.RawEvent, event), memo, resource)
+
+        return Kind("apps/v1", plural, deliver)
+
+    return [
+        Kind(API_VERSION, WORKFLOW_PLURAL, workflows),
+        Kind(API_VERSION, SERVICE_PLURAL, services),
+        workload_kind("deployments"),
+        workload_kind("statefulsets"),
+    ]
 
 
 def tune_garbage_collector() -> None:

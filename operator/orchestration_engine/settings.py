@@ -60,6 +60,9 @@ class OperatorSettings(BaseModel):
     # The liveness probe's watch canary (monitoring/watch_canary.py).
     watch_heartbeat_seconds: float = Field(default=60.0, gt=0, le=3600)
     watch_stall_seconds: float = Field(default=180.0, gt=0, le=86400)
+    # How often each watched kind is LISTed to find deletions its watch never reported (also
+    # after every re-list kopf reports): handlers/relist.py.
+    relist_seconds: float = Field(default=60.0, gt=0, le=86400)
     # How often ``scaling.prometheus`` queries are run.
     scaling_metrics_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     # The operator's own API client (kube/transport.py): client-side rate limits, as

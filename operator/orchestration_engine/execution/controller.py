@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,9 +42,16 @@ from orchestration_engine.execution.record import (
     WorkflowRecord,
     as_conditions,
     resource_version,
+    status_of,
     status_patch,
 )
-from orchestration_engine.execution.runner import StepRunner, WorkflowGone, WorkflowRunner
+from orchestration_engine.execution.runner import (
+    StepRunner,
+    WorkflowGone,
+    WorkflowMoved,
+    WorkflowReader,
+    WorkflowRunner,
+)
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.supervision import supervise
@@ -54,6 +62,10 @@ log = logging.getLogger(__name__)
 # queued, every admission moves every position, and writing each move would flood the API
 # server for a number that is only informative.
 POSITION_REFRESH_SECONDS = 2.0
+# The uids of workflows known to be gone, remembered so that a late event of one (its own
+# status write coming back after the 404) never brings it back to run again. uids are never
+# reused; the bound only caps memory.
+GONE_UIDS_KEPT = 10_000
 WAITING_PHASES = frozenset(
     {WorkflowPhase.PENDING, WorkflowPhase.QUEUED, WorkflowPhase.HALTED, WorkflowPhase.SUSPENDED}
 )
@@ -72,7 +84,13 @@ class StatusSink(Protocol):
     def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def forget(self, plural: str, namespace: str, name: str) -> None: ...
     async def write_now(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -98,10 +116,12 @@ class WorkflowController(Lifecycle):
         cleanup: Callable[[str, str], Awaitable[int]],
         rows: PhaseSink | None = None,
         on_change: Callable[[], None] | None = None,
+        read: WorkflowReader | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.statuses = statuses
+        self.read = read
         self.events = events
         self.run_step = run_step
         self.limits = limits
@@ -119,6 +139,7 @@ class WorkflowController(Lifecycle):
         self._task: asyncio.Task[None] | None = None
         self._next_refresh: float | None = None
         self._halted = False
+        self._gone: OrderedDict[str, None] = OrderedDict()
         self.admissions = 0
 
     # --- inputs ---------------------------------------------------------------------------
@@ -127,8 +148,12 @@ class WorkflowController(Lifecycle):
         """A watch event of an OrchestrationWorkflow (None: from a listing)."""
         meta = body.get("metadata", {})
         key: Key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if meta.get("uid") in self._gone:
+            return
         record = self.records.get(key)
-        if event_type == "DELETED":
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            # Being deleted counts as deleted: with a finalizer (or foreground deletion) the
+            # object stays a while, and nothing more of it may run.
             if record is not None and record.uid == meta.get("uid"):
                 self._forget(record)
             return
@@ -169,6 +194,10 @@ class WorkflowController(Lifecycle):
 
     def _forget(self, record: WorkflowRecord) -> None:
         key = record.key
+        if record.uid:
+            self._gone[record.uid] = None
+        while len(self._gone) > GONE_UIDS_KEPT:
+            self._gone.popitem(last=False)
         self.records.pop(key, None)
         self.statuses.forget(PLURAL, *key)
         task = self._runner_tasks.pop(key, None)
@@ -179,6 +208,7 @@ class WorkflowController(Lifecycle):
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         self._wake()
+        self.on_change()  # the engine's counts and facts no longer include it
 
     async def _cleanup(self, record: WorkflowRecord) -> int:
         """Delete what the workflow created: owner references would do it, but only where a
@@ -366,6 +396,7 @@ class WorkflowController(Lifecycle):
             halted=self._holds,
             health=self.health,
             on_phase=self._announce,
+            read=self.read,
         )
         self.runners[record.key] = runner
         task = asyncio.create_task(
@@ -384,11 +415,15 @@ class WorkflowController(Lifecycle):
 
     async def _drive(self, runner: WorkflowRunner, written: WorkflowStatus | None) -> None:
         key = runner.record.key
+        gone = False
+        moved: dict[str, Any] | None = None
         try:
             final = await runner.run(written=written)
             runner.record.status = final
         except WorkflowGone:
-            pass
+            gone = True
+        except WorkflowMoved as error:
+            moved = error.body
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -397,7 +432,22 @@ class WorkflowController(Lifecycle):
             if self.runners.get(key) is runner:
                 del self.runners[key]
                 self._runner_tasks.pop(key, None)
+                if self.records.get(key) is runner.record:
+                    if gone:
+                        # A 404 (or another uid) on its status write: the workflow is gone
+                        # even if its DELETED event never comes. Resuming it from the stale
+                        # status in memory would run its step again, without end.
+                        self._forget(runner.record)
+                    elif moved is not None:
+                        self._reread(runner.record, moved)
                 self._wake()
+
+    def _reread(self, record: WorkflowRecord, body: Mapping[str, Any]) -> None:
+        """Another writer moved the workflow: the next pass decides from what it holds."""
+        record.update_spec(body)
+        record.status = status_of(body)
+        record.resource_version = resource_version(body)
+        record.written, record.signature = None, None
 
     def _announce(self, record: WorkflowRecord, old: WorkflowPhase, new: WorkflowPhase) -> None:
         message = record.status.message or new.value

@@ -125,6 +125,11 @@ class WorkflowRecord:
         return ObjectRef(API_VERSION, KIND, self.key[0], self.key[1], self.uid)
 
 
+def status_of(body: Mapping[str, Any]) -> WorkflowStatus:
+    """The status an object holds, as the operator reads it."""
+    return _parse_status(body.get("status") or {})
+
+
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -24,10 +24,17 @@ from orchestration_engine.api.workflow import (
     WorkflowStatus,
 )
 from orchestration_engine.core import workflow_run
+from orchestration_engine.core.relist import version_number
+from orchestration_engine.core.status_fence import AfterConflict, after_conflict
 from orchestration_engine.core.workflow_conditions import workflow_conditions
 from orchestration_engine.core.workflow_run import Launch, Stage
-from orchestration_engine.execution.record import WorkflowRecord, as_conditions, status_patch
-from orchestration_engine.kube.errors import KubeError, NotFound
+from orchestration_engine.execution.record import (
+    WorkflowRecord,
+    as_conditions,
+    status_of,
+    status_patch,
+)
+from orchestration_engine.kube.errors import Conflict, KubeError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +45,33 @@ PERSIST_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 class StatusStore(Protocol):
     async def write_now(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]: ...
 
 
+# Reads the workflow again (None: it does not exist), after a conditional write met a 409.
+WorkflowReader = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 StepRunner = Callable[[StepContext, Step], Awaitable[str]]
 PhaseListener = Callable[[WorkflowRecord, WorkflowPhase, WorkflowPhase], None]
 
 
 class WorkflowGone(Exception):
-    """The workflow was deleted while it ran."""
+    """The workflow was deleted while it ran (or replaced by another of the same name)."""
+
+
+class WorkflowMoved(Exception):
+    """Another writer changed the workflow's status: the runner stops, and the controller
+    decides again from ``body``, the object as read after the conflict."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("status changed by another writer")
+        self.body = body
 
 
 def step_timeout(step: Step) -> float:
@@ -71,6 +95,7 @@ class WorkflowRunner:
         halted: Callable[[WorkflowRecord], bool],
         health: Callable[[str, str], Health | None],
         on_phase: PhaseListener,
+        read: WorkflowReader | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.record = record
@@ -86,6 +111,11 @@ class WorkflowRunner:
         self._stage_of: dict[str, Stage] = {}
         self._poke = asyncio.Event()
         self._written: dict[str, Any] | None = None
+        self._read = read
+        # What this runner takes status to hold, and at which resourceVersion: its writes are
+        # conditional on that version (a stale writer gets a 409 instead of winning).
+        self._believed = status_patch(record.status)
+        self._version = record.resource_version
 
     def executing_actions(self) -> list[StepAction]:
         """The actions of the steps executing now (for the engine's phase)."""
@@ -109,6 +139,7 @@ class WorkflowRunner:
         status already holds (None if the admission still has to be written)."""
         if written is not None:
             self._written = status_patch(written)
+            self._believed = self._written
         previous_phase = written.phase if written is not None else WorkflowPhase.QUEUED
         try:
             while True:
@@ -235,29 +266,82 @@ class WorkflowRunner:
             return
         namespace, name = self.record.key
         attempt = 0
+        # Conditional only when a conflict can be resolved by reading the object again.
+        fenced = self._read is not None
         while True:
             try:
-                stored = await self._store.write_now(self._plural, namespace, name, body)
-                break
-            except NotFound:
-                raise WorkflowGone(f"{namespace}/{name}") from None
-            except (KubeError, OSError, TimeoutError) as error:
-                log.warning(
-                    "status of workflow %s/%s not written (attempt %d), retrying: %s",
-                    namespace,
-                    name,
-                    attempt + 1,
-                    error,
-                )
-                await asyncio.sleep(
-                    PERSIST_RETRY_SECONDS[min(attempt, len(PERSIST_RETRY_SECONDS) - 1)]
-                )
+                try:
+                    stored = await self._store.write_now(
+                        self._plural,
+                        namespace,
+                        name,
+                        body,
+                        resource_version=str(self._version) if fenced and self._version else None,
+                    )
+                    break
+                except Conflict:
+                    if not fenced:
+                        raise
+                    await self._after_conflict(namespace, name)
+                    continue  # the same write, conditional on the version just read
+            except NotFound as missing:
+                # Gone, unless a read finds it still there as itself (a 404 of the path, not
+                # of the object: a proxy, a server still installing its paths). Then retry.
+                if not fenced or not await self._still_there(namespace, name):
+                    raise WorkflowGone(f"{namespace}/{name}") from None
+                await self._backoff(attempt, missing)
                 attempt += 1
-        self._written = body
+            except (KubeError, OSError, TimeoutError) as error:
+                await self._backoff(attempt, error)
+                attempt += 1
+        self._written = self._believed = body
         self.record.status = self.status.model_copy(deep=True)
         rv = stored.get("metadata", {}).get("resourceVersion")
         if rv is not None:
+            self._version = int(rv)
             self.record.resource_version = max(self.record.resource_version, int(rv))
+
+    async def _backoff(self, attempt: int, error: BaseException) -> None:
+        log.warning(
+            "status of workflow %s/%s not written (attempt %d), retrying: %s",
+            *self.record.key,
+            attempt + 1,
+            error,
+        )
+        await asyncio.sleep(PERSIST_RETRY_SECONDS[min(attempt, len(PERSIST_RETRY_SECONDS) - 1)])
+
+    async def _still_there(self, namespace: str, name: str) -> bool:
+        assert self._read is not None
+        try:
+            found = await self._read(namespace, name)
+        except (KubeError, OSError, TimeoutError):
+            return True  # cannot tell now: the next write asks again
+        return found is not None and (found.get("metadata") or {}).get("uid") == self.record.uid
+
+    async def _after_conflict(self, namespace: str, name: str) -> None:
+        """The object moved since the version this runner read: read it again and decide
+        (core/status_fence.py). Returns to retry the write; raises to stop the runner."""
+        assert self._read is not None
+        found = await self._read(namespace, name)
+        meta = (found or {}).get("metadata", {})
+        verdict = after_conflict(
+            self.record.uid,
+            self._believed,
+            str(meta.get("uid")) if found is not None else None,
+            status_patch(status_of(found)) if found is not None else None,
+        )
+        if verdict is AfterConflict.GONE:
+            raise WorkflowGone(f"{namespace}/{name}")
+        assert found is not None
+        if verdict is AfterConflict.MOVED:
+            log.warning(
+                "workflow %s/%s: its status was changed by another writer; deciding again "
+                "from what it holds now",
+                namespace,
+                name,
+            )
+            raise WorkflowMoved(found)
+        self._version = version_number(meta.get("resourceVersion"))
 
 
 def _describe(error: BaseException) -> str:

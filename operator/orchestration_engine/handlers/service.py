@@ -16,6 +16,7 @@ from orchestration_engine.logs import reconciling
 
 
 async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.relist.observe(PLURAL, event)
     memo.discovered.observe(event.get("type") == "DELETED", event["object"])
     memo.monitor.observe(event.get("type"), event["object"])
 

@@ -17,6 +17,7 @@ from orchestration_engine.logs import reconciling
 
 
 async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.relist.observe(PLURAL, event)
     event_type = event.get("type")
     memo.workflows.observe(event_type, event["object"])
     memo.controller.observe(event_type, event["object"])

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 async def workload_event(
     event: kopf.RawEvent, memo: kopf.Memo, resource: kopf.Resource, **_: Any
 ) -> None:
+    memo.relist.observe(resource.plural, event)
     body = event["object"]
     kind = "Deployment" if resource.plural == "deployments" else "StatefulSet"
     deleted = event.get("type") == "DELETED"

@@ -54,9 +54,18 @@ class StatusWriter:
         self._pending.pop((plural, namespace, name), None)
 
     async def write_now(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
         """Write at once and return the object as stored; raises the typed API errors.
+
+        With ``resource_version`` the write is conditional: a 409 Conflict if the object moved
+        since that version was read (or is another object of the same name).
 
         For a write that must be durable before the caller goes on (a workflow step's start,
         recorded before its side effect). A queued write of the same object is dropped (this
@@ -71,14 +80,18 @@ class StatusWriter:
         self._pending.pop(key, None)
         self._in_flight.add(key)
         try:
-            return await self._patch(key, status)
+            return await self._patch(key, status, resource_version)
         finally:
             self._in_flight.discard(key)
             self._wakeup.set()
 
-    async def _patch(self, key: ObjectKey, status: dict[str, Any]) -> dict[str, Any]:
+    async def _patch(
+        self, key: ObjectKey, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         plural, namespace, name = key
-        body = {"status": status}
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             if namespace:
                 stored = await self._custom.patch_namespaced_custom_object_status(

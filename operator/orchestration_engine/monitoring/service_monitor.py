@@ -342,11 +342,13 @@ class ServiceMonitor:
         """A watch event of an OrchestratedService (None: from the initial listing)."""
         meta = body.get("metadata", {})
         key: Key = (meta.get("namespace", ""), meta.get("name", ""))
-        if event_type == "DELETED":
-            self.remove(key)
-            return
         entry = self.entries.get(key)
         uid = str(meta.get("uid", ""))
+        if event_type == "DELETED":
+            # By uid: a late deletion of an older object must not remove its successor.
+            if entry is not None and (not uid or entry.uid == uid):
+                self.remove(key)
+            return
         generation = meta.get("generation")
         if entry is not None and entry.uid == uid and entry.generation == generation:
             return  # our own status write coming back, or a metadata-only change
@@ -367,6 +369,10 @@ class ServiceMonitor:
         for dependent in self._dependents_closure(key):
             self._refresh_dependencies(dependent)
         self._changed(key)
+        # Its health is now none at all: the engine's counts and halt, and the workflows
+        # waiting on it, judge again without it.
+        for listener in self.health_listeners:
+            listener(key)
 
     def workload_changed(self, workload: WorkloadKey) -> None:
         for key in list(self._by_workload.get(workload, ())):

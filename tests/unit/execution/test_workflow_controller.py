@@ -15,7 +15,7 @@ from orchestration_engine.api.service import Health
 from orchestration_engine.api.workflow import Step
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.execution.controller import WorkflowController
-from orchestration_engine.kube.errors import NotFound
+from orchestration_engine.kube.errors import Conflict, NotFound
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -59,9 +59,25 @@ class FakeServer:
     def forget(self, plural: str, namespace: str, name: str) -> None:
         pass
 
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((namespace, name))
+
     async def write_now(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
+        current = self.objects.get((namespace, name))
+        if (
+            current is not None
+            and resource_version is not None
+            and resource_version != current["metadata"]["resourceVersion"]
+        ):
+            raise Conflict(409, f"{name} was modified")
         stored = self._merge(name, namespace, status)
         if self.controller is not None:
             asyncio.get_running_loop().call_soon(self.controller.observe, "MODIFIED", stored)
@@ -119,6 +135,7 @@ class Harness:
             limits=lambda: self.limits,
             health=lambda _ns, _name: Health.HEALTHY,
             cleanup=cleanup,
+            read=self.server.read,
         )
         self.server.controller = self.controller
 
@@ -296,3 +313,146 @@ async def test_a_halt_parks_running_work_and_its_end_resumes_it(halted_priority:
     # The stopped attempt is resumed as the same attempt, not counted again.
     assert calls == [("a", 1), ("a", 1)]
     assert harness.status("wf")["steps"][0]["attempts"] == 1
+
+
+class Gated:
+    """A step action that counts its runs and holds each until the test releases it."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, str]] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, context: StepContext, step: Step) -> str:
+        self.runs.append((context.workflow_uid, step.name))
+        await self.release.wait()
+        return "ok"
+
+
+async def test_a_404_on_a_status_write_stops_the_runner_for_good() -> None:
+    """The DELETED event never comes (a watch that re-listed): the 404 alone must stop it,
+    and a late event of the deleted object (its own write coming back) must not revive it."""
+    gated = Gated()
+    harness = Harness(gated)
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: gated.runs == [("uid-wf", "a")])
+        last = harness.server.objects.pop(("ns", "wf"))
+        gated.release.set()
+        await harness.until(lambda: harness.cleaned == [("ns", "uid-wf")])
+        harness.controller.observe("MODIFIED", last)
+        await asyncio.sleep(0.3)
+    finally:
+        await harness.controller.stop()
+    assert gated.runs == [("uid-wf", "a")]
+    assert not harness.controller.records
+
+
+async def test_a_workflow_being_deleted_stops_and_stays_stopped() -> None:
+    gated = Gated()
+    harness = Harness(gated)
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a")]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        terminating = harness.server.objects[("ns", "wf")]
+        terminating["metadata"]["deletionTimestamp"] = "2026-11-24T12:00:05Z"
+        terminating["metadata"]["finalizers"] = ["example.com/hold"]
+        harness.controller.observe("MODIFIED", harness.server.put(terminating))
+        await harness.until(lambda: harness.cleaned == [("ns", "uid-wf")])
+        harness.controller.observe("MODIFIED", harness.server.put(terminating))
+        await asyncio.sleep(0.3)
+    finally:
+        await harness.controller.stop()
+    assert gated.runs == [("uid-wf", "a")]
+    assert not harness.controller.runners
+
+
+async def test_a_workflow_recreated_with_the_same_name_runs_afresh_once() -> None:
+    gated = Gated()
+    harness = Harness(gated)
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a")]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        # Deleted and created again between two events: only the new object is seen.
+        del harness.server.objects[("ns", "wf")]
+        again = body("wf", [delay("a")])
+        again["metadata"]["uid"] = "uid-wf-2"
+        harness.create(again)
+        await harness.until(lambda: len(gated.runs) == 2)
+        gated.release.set()
+        await harness.until(lambda: harness.status("wf").get("phase") == "Succeeded")
+        await asyncio.sleep(0.3)
+    finally:
+        await harness.controller.stop()
+    assert gated.runs == [("uid-wf", "a"), ("uid-wf-2", "a")]
+    assert harness.cleaned == [("ns", "uid-wf")]
+
+
+async def test_a_stale_runner_never_overwrites_status_another_writer_moved() -> None:
+    """Its write is conditional on the version it read: the 409 makes it read again and
+    decide from what the other writer recorded, here that the workflow already ended."""
+    gated = Gated()
+    harness = Harness(gated)
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        current = harness.server.objects[("ns", "wf")]
+        moved = {**current["status"], "phase": "Failed", "message": "ended elsewhere"}
+        harness.server.put({**current, "status": moved})  # no event: the runner does not know
+        gated.release.set()
+        await harness.until(lambda: "wf" not in {k[1] for k in harness.controller.runners})
+        await asyncio.sleep(0.3)
+    finally:
+        await harness.controller.stop()
+    assert gated.runs == [("uid-wf", "a")]
+    assert harness.status("wf")["phase"] == "Failed"
+    assert harness.status("wf")["message"] == "ended elsewhere"
+
+
+async def test_a_metadata_change_only_makes_the_runner_write_again() -> None:
+    gated = Gated()
+    harness = Harness(gated)
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        current = harness.server.objects[("ns", "wf")]
+        labelled = {**current, "metadata": {**current["metadata"], "labels": {"team": "x"}}}
+        harness.server.put(labelled)  # a new resourceVersion, the same status
+        gated.release.set()
+        await harness.until(lambda: harness.status("wf").get("phase") == "Succeeded")
+    finally:
+        await harness.controller.stop()
+    assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
+
+
+async def test_a_404_of_an_object_still_there_is_retried_not_taken_for_deletion() -> None:
+    """A 404 of the path (a proxy, a server still installing its paths), not of the object:
+    a read finds the workflow there as itself, so the write is retried and the run goes on."""
+    gated = Gated()
+    harness = Harness(gated)
+    real = harness.server.write_now
+    missing = 1
+
+    async def flaky(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal missing
+        if missing and len(gated.runs) == 1 and gated.release.is_set():
+            missing -= 1
+            raise NotFound(404, "the server could not find the requested resource")
+        return await real(*args, **kwargs)
+
+    harness.server.write_now = flaky  # type: ignore[method-assign]
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        gated.release.set()
+        await harness.until(lambda: harness.status("wf").get("phase") == "Succeeded")
+    finally:
+        await harness.controller.stop()
+    assert missing == 0
+    assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
+    assert harness.cleaned == []
