@@ -115,6 +115,15 @@ class FailoverController:
         if not track.verified:
             track.task = self._start(key, self._verify(key), "verify")
             return
+        if entry.inconclusive:
+            # The prober suspects itself (monitoring/prober_watch.py): this service's latest
+            # check says nothing about it, so nothing switches, either way, until one does.
+            # A failback's delay starts again from a conclusive healthy check.
+            track.primary_healthy_since = None
+            if track.timer is not None:
+                track.timer.cancel()
+                track.timer = None
+            return
         now = self._monotonic()
         active: policy.Target = "standby" if entry.active_target == "standby" else "primary"
         if track.active_seen is not None and track.active_seen != active:
