@@ -21,10 +21,13 @@ from test_services import deployment, set_ready
 
 from orchestration_engine.actions.base import ActionDeps, StepContext
 from orchestration_engine.actions.failover import failback, failover
+from orchestration_engine.api.service import ServiceSpec
 from orchestration_engine.api.workflow import ServiceParams
 from orchestration_engine.core.prober_health import FailureKind
+from orchestration_engine.kube import resources
+from orchestration_engine.kube.errors import Conflict
 from orchestration_engine.kube.events import ObjectRef
-from orchestration_engine.kube.traffic_switch import switch_traffic
+from orchestration_engine.kube.traffic_switch import selector_patch, switch_traffic
 from orchestration_engine.monitoring.failover import ServiceFailover
 from orchestration_engine.monitoring.failover_controller import FailoverController
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
@@ -35,6 +38,14 @@ pytestmark = pytest.mark.cluster
 
 NAME = "web"
 STEP_REQUESTS = 8
+SPEC: dict[str, Any] = {
+    "workloadRef": {"kind": "Deployment", "name": NAME},
+    "healthCheck": {"http": {"url": "http://127.0.0.1:9/"}, "failureThreshold": 3},
+    "failover": {
+        "standbyRef": {"kind": "Deployment", "name": f"{NAME}-standby"},
+        "serviceRef": {"name": NAME},
+    },
+}
 
 
 class Quiet:
@@ -114,14 +125,7 @@ async def test_automatic_failover_and_steps_switch_one_at_a_time(
         None,
         {
             "metadata": {"namespace": namespace, "name": NAME, "uid": "u1", "generation": 1},
-            "spec": {
-                "workloadRef": {"kind": "Deployment", "name": NAME},
-                "healthCheck": {"http": {"url": "http://127.0.0.1:9/"}, "failureThreshold": 3},
-                "failover": {
-                    "standbyRef": {"kind": "Deployment", "name": f"{NAME}-standby"},
-                    "serviceRef": {"name": NAME},
-                },
-            },
+            "spec": SPEC,
         },
     )
     key = (namespace, NAME)
@@ -173,3 +177,36 @@ async def wait_for_async(predicate: Any, timeout: float = 60, stable: int = 1) -
         if loop.time() > deadline:
             raise TimeoutError("the switches did not all finish")
         await asyncio.sleep(0.2 if held else 0.05)
+
+
+async def test_a_timed_out_switch_s_write_cannot_land_after_a_later_switch(
+    kube_api: Any, async_api: Any, namespace: str
+) -> None:
+    """The lock ends with the switch, but a write the switch sent may still be in flight
+    (its timeout fired, or its step was cancelled): it must not undo the next switch, even
+    one to where the traffic already went, which changes no selector."""
+    from kubernetes import client
+
+    create_pair(kube_api, namespace)
+    spec = ServiceSpec.model_validate(SPEC)
+    read = await resources.get(async_api, resources.SERVICE, namespace, NAME)
+    assert read is not None
+    # A failover's selector write, made from the Service as read, held up on its way.
+    in_flight = selector_patch(read, {"app": f"{NAME}-standby"}, "timed-out-switch")
+    # Meanwhile a failback to the primary, where traffic still goes, completes.
+    await switch_traffic(async_api, namespace, NAME, spec, "primary", timeout_s=30)
+    with pytest.raises(Conflict):
+        await resources.patch(
+            async_api,
+            resources.SERVICE,
+            namespace,
+            NAME,
+            in_flight,
+            content_type=resources.JSON_PATCH,
+        )
+    service = client.CoreV1Api(kube_api).read_namespaced_service(NAME, namespace)
+    assert dict(service.spec.selector) == {"app": NAME}
+    # And a switch that meets a Service changed under it reads it again and succeeds.
+    await switch_traffic(async_api, namespace, NAME, spec, "standby", timeout_s=30)
+    service = client.CoreV1Api(kube_api).read_namespaced_service(NAME, namespace)
+    assert dict(service.spec.selector) == {"app": f"{NAME}-standby"}
