@@ -30,6 +30,7 @@ from orchestration_engine.core.conditions import find_condition
 from orchestration_engine.core.engine_phase import Activity
 from orchestration_engine.core.engine_status import EngineView, phase_of, render
 from orchestration_engine.core.halt import HaltInputs, HaltState
+from orchestration_engine.core.health import held_by_inconclusive_checks
 from orchestration_engine.core.prober_health import ProberState
 from orchestration_engine.core.scores import ServiceFacts, compute
 from orchestration_engine.core.workflow_facts import WorkflowFacts
@@ -271,7 +272,7 @@ class EngineKeeper:
                     if replicas and not replicas.missing
                     else None,
                     ready_replicas=replicas.ready if replicas else None,
-                    inconclusive=entry.inconclusive,
+                    inconclusive=held_by_inconclusive_checks(entry.state, entry.inconclusive),
                 )
             )
         return facts

@@ -176,3 +176,34 @@ def test_a_deleted_service_leaves_the_count() -> None:
     watch.evaluate()  # below min_services since the removal, longer than the settle time
     watch.evaluate()
     assert not watch.degraded
+
+
+def test_a_service_with_no_replica_ready_counts_while_the_checks_are_inconclusive() -> None:
+    """The workload's readiness comes from the API server, not the prober: a service FAILED
+    for want of ready replicas still counts for the halt (and may fail over)."""
+    from orchestration_engine.core.health import Replicas
+
+    ready = {"svc-0": Replicas(2, 0)}
+    monitor, watch, keeper, clock, _ = build()
+    monitor.replicas = lambda key: ready.get(key[2])
+    for name in SERVICES:
+        monitor.observe(
+            None,
+            {
+                "metadata": {"namespace": "shop", "name": name, "uid": name, "generation": 2},
+                "spec": {
+                    "workloadRef": {"kind": "Deployment", "name": name},
+                    "healthCheck": {"http": {"url": f"http://{name}.shop/"}},
+                },
+            },
+        )
+    dns = CheckResult.failure("DNS lookup failed", kind=FailureKind.DNS)
+    for _ in range(3):
+        check_all(monitor, clock, dns)
+    assert watch.degraded
+    facts = {f.inconclusive for f in keeper.service_facts()}
+    assert facts == {True, False}
+    assert monitor.health_of("shop", "svc-0") is Health.FAILED
+    inputs = keeper.halt_inputs(keeper.service_facts(), keeper.workflow_facts(clock.now()))
+    assert inputs.services_failed == 1
+    assert inputs.services_known == 1
