@@ -2,7 +2,8 @@
 
 Traffic follows the ``failover.serviceRef`` Service's selector, so a switch is: make sure the
 workload being switched to has replicas, then point the selector at its pods. Both writes set
-targets, so switching to where the traffic already goes changes nothing. It does not wait for
+targets, so switching to where the traffic already goes moves nothing (the selector write is
+fenced and still bumps the Service's version: see ``selector_patch``). It does not wait for
 the pods to become ready; the service's health shows whether the switch helped.
 
 Which labels: the workload's ``spec.selector.matchLabels``, not its pod template's labels.
