@@ -31,6 +31,7 @@ from orchestration_engine.api.engine import KIND as ENGINE_KIND
 from orchestration_engine.api.engine import PLURAL as ENGINE_PLURAL
 from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
+from orchestration_engine.core.prober_health import ProberPolicy
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.execution.controller import WorkflowController
@@ -138,7 +139,10 @@ async def operate(
         routed = RoutingScheduler(network=remote, local=scheduler)
     workload_cache = WorkloadCache()
     discovered = DiscoveredServices()
-    prober_watch = ProberWatch(reference=api_reference(api.configuration.host or ""))
+    prober_watch = ProberWatch(
+        policy=ProberPolicy(clear_after_s=settings.probes_degraded_clear_seconds),
+        reference=api_reference(api.configuration.host or ""),
+    )
     monitor = ServiceMonitor(
         prober=prober_watch,
         scheduler=routed,

@@ -54,6 +54,9 @@ class OperatorSettings(BaseModel):
     watch_stall_seconds: float = Field(default=180.0, gt=0, le=86400)
     # How often ``scaling.prometheus`` queries are run.
     scaling_metrics_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # ProbesDegraded clears once the prober's suspects have stayed low this long
+    # (core/prober_health.py; the config file only, for tests and unusually slow fleets).
+    probes_degraded_clear_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Overrides the engine's emergencyHaltEnabled when set (None: the engine's spec decides).
     emergency_halt: bool | None = None
 

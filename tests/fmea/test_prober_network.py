@@ -52,6 +52,7 @@ THRESHOLD = 3
 REFUSING_RESOLVER = "127.53.0.1"
 # Enough inconclusive checks per service to have failed it over several times over.
 INCONCLUSIVE_PER_SERVICE = THRESHOLD + 3
+CLEAR_SECONDS = 5.0
 
 
 class Fleet:
@@ -95,9 +96,15 @@ class Resolution:
         self.good_hosts.write_text("127.0.0.1 localhost\n" + names)
         self.hosts.write_text(self.good_hosts.read_text())
         self.resolv.write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:1\n")
+        # The operator's settings file: ProbesDegraded clears after 5 s of conclusive checks,
+        # not 30, to keep the test short.
+        self.config = directory / "operator.yaml"
+        self.config.write_text(f"probes_degraded_clear_seconds: {CLEAR_SECONDS:g}\n")
 
     def wrap(self) -> list[str]:
         return [
+            "env",
+            f"ORCHESTRATION_CONFIG={self.config}",
             "unshare",
             "--mount",
             "sh",
