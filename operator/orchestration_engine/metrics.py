@@ -207,3 +207,17 @@ ASYNCIO_TASKS = Gauge(
     "Tasks alive in the operator's event loop, sampled every 10 s: a count that keeps "
     "growing under a steady load is a leak",
 )
+
+# Set by monitoring/prober_watch.py (core/prober_health.py decides).
+PROBES_DEGRADED = Gauge(
+    "eoe_probes_degraded",
+    "1 while most network checks fail in ways that point at the operator's own network "
+    "(DNS, no route, no connection): those checks are inconclusive, and no failover or "
+    "emergency halt follows from them",
+)
+PROBER_REFERENCE_CHECKS = Counter(
+    "eoe_prober_reference_checks_total",
+    "Checks of the prober's reference target (the API server's address), by result "
+    "(pass, fail, error: the check itself raised)",
+    ["result"],
+)

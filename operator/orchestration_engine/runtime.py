@@ -32,6 +32,7 @@ from orchestration_engine.api.engine import PLURAL as ENGINE_PLURAL
 from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.service import PLURAL as SERVICE_PLURAL
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
+from orchestration_engine.core.prober_health import ProberPolicy
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.execution.controller import WorkflowController
@@ -51,6 +52,7 @@ from orchestration_engine.monitoring.failover import ServiceFailover
 from orchestration_engine.monitoring.failover_controller import FailoverController
 from orchestration_engine.monitoring.halt_response import HaltResponse
 from orchestration_engine.monitoring.notifier import WebhookNotifier
+from orchestration_engine.monitoring.prober_watch import ProberWatch, api_reference
 from orchestration_engine.monitoring.resource_optimizer import ResourceOptimizer
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.store_sink import StoreSink
@@ -149,7 +151,12 @@ async def operate(
         routed = RoutingScheduler(network=remote, local=scheduler)
     workload_cache = WorkloadCache()
     discovered = DiscoveredServices()
+    prober_watch = ProberWatch(
+        policy=ProberPolicy(clear_after_s=settings.probes_degraded_clear_seconds),
+        reference=api_reference(api.configuration.host or ""),
+    )
     monitor = ServiceMonitor(
+        prober=prober_watch,
         scheduler=routed,
         statuses=statuses,
         events=events,
@@ -181,6 +188,7 @@ async def operate(
     )
     notifier = WebhookNotifier(api, actions_http, lambda: keeper.spec.notification)
     failover_controller = FailoverController(api, monitor, failover)
+    prober_watch.listeners.append(keeper.probes_changed)
     monitor.change_listeners.append(failover_controller.changed)
     # The demand history is read once per predictive service; the writer has its own engine.
     history_engine = create_engine(settings.database_url, pool_size=1)
@@ -272,6 +280,7 @@ async def operate(
     if remote is not None:
         await remote.start()
     await keeper.start()
+    await prober_watch.start()
     await controller.start()
     await autoscaler.start()
     await optimizer.start()
@@ -309,6 +318,7 @@ async def operate(
         await optimizer.stop()
         await autoscaler.close()
         await failover_controller.close()
+        await prober_watch.stop()
         await scheduler.stop()
         if remote is not None:
             await remote.stop()

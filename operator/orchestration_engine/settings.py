@@ -70,6 +70,9 @@ class OperatorSettings(BaseModel):
     kube_api_qps: float = Field(default=50.0, ge=0)
     kube_api_burst: int = Field(default=100, ge=1)
     kube_request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # ProbesDegraded clears once the prober's suspects have stayed low this long
+    # (core/prober_health.py; the config file only, for tests and unusually slow fleets).
+    probes_degraded_clear_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Overrides the engine's emergencyHaltEnabled when set (None: the engine's spec decides).
     emergency_halt: bool | None = None
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -23,12 +24,19 @@ class OperatorProcess:
     """``orchestration-engine run`` in a child process, as users run it."""
 
     def __init__(
-        self, kubeconfig: Path, workdir: Path, *extra: str, emergency_halt: bool | None = False
+        self,
+        kubeconfig: Path,
+        workdir: Path,
+        *extra: str,
+        emergency_halt: bool | None = False,
+        wrap: Sequence[str] = (),
     ) -> None:
         """``emergency_halt``: False (the default) turns the automatic halt off, because tests
         leave FAILED services behind in namespaces that never finish terminating (there is
         no garbage collector) and the halt would see them; None leaves it to the engine's
-        spec (the halt's own tests)."""
+        spec (the halt's own tests). ``wrap``: a command the operator's is appended to and
+        that ends by exec'ing it (``unshare`` and a mount, to give the operator a network
+        view of its own: tests/fmea/test_prober_network.py)."""
         self.health_port = free_port()
         self.metrics_port = free_port()
         self.workdir = workdir
@@ -38,6 +46,7 @@ class OperatorProcess:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
+                *wrap,
                 sys.executable,
                 "-m",
                 "orchestration_engine",

@@ -14,6 +14,7 @@ from orchestration_engine.api.engine import EnginePhase
 from orchestration_engine.core.conditions import Conditions, set_condition
 from orchestration_engine.core.engine_phase import Activity, engine_phase
 from orchestration_engine.core.halt import HaltState
+from orchestration_engine.core.prober_health import ProberState
 from orchestration_engine.core.scores import Scores
 
 
@@ -30,6 +31,7 @@ class EngineView:
     activity: Activity = field(default_factory=Activity)
     optimization: dict[str, Any] | None = None  # the latest plan's summary
     recommendations: tuple[dict[str, Any], ...] = ()
+    probes: ProberState = field(default_factory=ProberState)
 
 
 def phase_of(view: EngineView) -> EnginePhase:
@@ -60,6 +62,10 @@ def render(view: EngineView, previous: Conditions, now: datetime) -> dict[str, A
         put("EmergencyHalt", True, halt.reason.value, halt.message)
     else:
         put("EmergencyHalt", False, "NotHalted", "")
+    if view.probes.degraded:
+        put("ProbesDegraded", True, view.probes.reason, view.probes.message)
+    else:
+        put("ProbesDegraded", False, "ProbesConclusive", "")
     scores = view.scores
     return {
         "observedGeneration": view.generation,

@@ -92,6 +92,21 @@ def decide(state: HealthState, policy: HealthPolicy) -> Health:
     return Health.HEALTHY
 
 
+def failed_by_replicas(state: HealthState) -> bool:
+    """FAILED because no replica of the workload is ready (or it is missing): what the API
+    server says, whatever the checks say. Inconclusive checks hold no decision on this."""
+    replicas = state.replicas
+    return (
+        replicas is not None and replicas.desired > 0 and min(replicas.ready, replicas.desired) == 0
+    )
+
+
+def held_by_inconclusive_checks(state: HealthState, inconclusive: bool) -> bool:
+    """Whether decisions on this service wait (failover, failback, the halt's count): its
+    latest check was inconclusive, and its workload's readiness does not settle it."""
+    return inconclusive and not failed_by_replicas(state)
+
+
 def record_check(state: HealthState, outcome: CheckOutcome, policy: HealthPolicy) -> HealthState:
     """Fold one check result into the counters and decide the health again."""
     if outcome.ok:

@@ -42,6 +42,9 @@ class ServiceFacts:
     last_check_ok: bool = True
     desired_replicas: int | None = None
     ready_replicas: int | None = None
+    # The latest check was inconclusive (the prober suspects itself): the emergency halt
+    # does not count this service (core/prober_health.py).
+    inconclusive: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Traffic follows the ``failover.serviceRef`` Service's selector, so a switch is: make sure the
 workload being switched to has replicas, then point the selector at its pods. Both writes set
-targets, so switching to where the traffic already goes changes nothing. It does not wait for
+targets, so switching to where the traffic already goes moves nothing (the selector write is
+fenced and still bumps the Service's version: see ``selector_patch``). It does not wait for
 the pods to become ready; the service's health shows whether the switch helped.
 
 Which labels: the workload's ``spec.selector.matchLabels``, not its pod template's labels.
@@ -17,14 +18,17 @@ matchLabels alone, which would select too much; then the template's labels are u
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Literal
 
 from kubernetes_asyncio import client
 
 from orchestration_engine.actions.base import StepFailed
+from orchestration_engine.api import GROUP
 from orchestration_engine.api.common import WorkloadRef
 from orchestration_engine.api.service import ServiceSpec
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.errors import Conflict
 
 
 class SwitchFailed(StepFailed):
@@ -100,18 +104,68 @@ async def _scale_up_if_idle(
     return f"; {_describe(ref)} scaled from 0 to {replicas}"
 
 
+# A selector write that meets a newer Service re-reads it and tries again this often at most
+# (within the switch's timeout); more would mean someone else keeps writing it.
+SELECTOR_WRITE_ATTEMPTS = 5
+# Set to a fresh value by every switch: see selector_patch.
+SWITCH_ANNOTATION = f"{GROUP}/switch"
+
+
+def selector_patch(
+    service: dict[str, Any], labels: dict[str, str], token: str
+) -> list[dict[str, Any]]:
+    """The JSON patch that points ``service`` (as read) at ``labels``, valid only on the
+    version read.
+
+    A JSON patch ``add`` replaces the whole selector. A merge patch would merge it key by key,
+    leaving behind any key of the old selector that the new one lacks; the Service would then
+    select neither workload's pods.
+
+    It is a fenced write: the resourceVersion read makes it conditional (409 if the Service
+    changed since), and the ``switch`` annotation set to a new ``token`` makes every switch
+    change the Service, even one to where traffic already goes (an unchanged object keeps
+    its resourceVersion). So a switch that timed out or was cancelled with its write still in
+    flight cannot land after a later switch and undo it.
+    """
+    metadata = service.get("metadata") or {}
+    annotations = {**(metadata.get("annotations") or {}), SWITCH_ANNOTATION: token}
+    return [
+        {
+            "op": "replace",
+            "path": "/metadata/resourceVersion",
+            "value": metadata.get("resourceVersion", ""),
+        },
+        {"op": "add", "path": "/metadata/annotations", "value": annotations},
+        {"op": "add", "path": "/spec/selector", "value": labels},
+    ]
+
+
 async def _point_service(
     api: client.ApiClient, namespace: str, name: str, labels: dict[str, str]
 ) -> None:
-    # A JSON patch ``add`` replaces the whole selector. A merge patch would merge it key by
-    # key, leaving behind any key of the old selector that the new one lacks; the Service
-    # would then select neither workload's pods.
-    body = [{"op": "add", "path": "/spec/selector", "value": labels}]
-    patched = await resources.patch(
-        api, resources.SERVICE, namespace, name, body, content_type=resources.JSON_PATCH
+    token = uuid.uuid4().hex
+    for _ in range(SELECTOR_WRITE_ATTEMPTS):
+        service = await resources.get(api, resources.SERVICE, namespace, name)
+        if service is None:
+            raise SwitchFailed("ServiceNotFound", f"Service {name} not found in {namespace}")
+        try:
+            patched = await resources.patch(
+                api,
+                resources.SERVICE,
+                namespace,
+                name,
+                selector_patch(service, labels, token),
+                content_type=resources.JSON_PATCH,
+            )
+        except Conflict:
+            continue  # changed since it was read: read it again
+        if patched is None:
+            raise SwitchFailed("ServiceNotFound", f"Service {name} not found in {namespace}")
+        return
+    raise SwitchFailed(
+        "Conflict",
+        f"Service {name} in {namespace} kept changing while its selector was being written",
     )
-    if patched is None:
-        raise SwitchFailed("ServiceNotFound", f"Service {name} not found in {namespace}")
 
 
 async def _switch(

@@ -30,6 +30,8 @@ from orchestration_engine.core.conditions import find_condition
 from orchestration_engine.core.engine_phase import Activity
 from orchestration_engine.core.engine_status import EngineView, phase_of, render
 from orchestration_engine.core.halt import HaltInputs, HaltState
+from orchestration_engine.core.health import held_by_inconclusive_checks
+from orchestration_engine.core.prober_health import ProberState
 from orchestration_engine.core.scores import ServiceFacts, compute
 from orchestration_engine.core.workflow_facts import WorkflowFacts
 from orchestration_engine.kube.events import ObjectRef
@@ -82,6 +84,8 @@ class EngineKeeper:
         self.halt_enabled_override = halt_enabled_override
         self.host_usage = host_usage or _host_usage
         self.halt = HaltState()
+        # The prober's suspicion of itself (monitoring/prober_watch.py calls probes_changed).
+        self.probes = ProberState()
         self.initialized = False
         self.uid = ""
         self._cpu: deque[float] = deque(maxlen=halt_rules.RESOURCE_SAMPLES)
@@ -156,7 +160,9 @@ class EngineKeeper:
         self._memory.append(memory)
 
     def halt_inputs(self, facts: list[ServiceFacts], workflows: WorkflowFacts) -> HaltInputs:
-        known = [f for f in facts if f.health is not Health.UNKNOWN]
+        # A service whose latest check was inconclusive (the prober suspects itself) is
+        # counted neither way: a broken prober must not halt the fleet.
+        known = [f for f in facts if f.health is not Health.UNKNOWN and not f.inconclusive]
         thresholds = self.spec.thresholds
         return HaltInputs(
             enabled=self.spec.emergency_halt_enabled
@@ -223,6 +229,23 @@ class EngineKeeper:
         self.optimization_score, self.annealed = score, annealed
         self.publish()
 
+    def probes_changed(self, state: ProberState) -> None:
+        """The prober became degraded, recovered, or its reason changed: the condition, and
+        an Event when it flips."""
+        before, self.probes = self.probes, state
+        if self.events is not None and before.degraded != state.degraded:
+            ref = ObjectRef(API_VERSION, KIND, "", SINGLETON_NAME, self.uid)
+            if state.degraded:
+                self.events.record(
+                    ref, "Warning", "ProbesDegraded", f"{state.reason}: {state.message}"
+                )
+            else:
+                self.events.record(
+                    ref, "Normal", "ProbesRecovered", "network checks are conclusive again"
+                )
+        self.poke()
+        self.publish()
+
     def store_changed(self, degraded: bool, message: str) -> None:
         self.store_problem = message if degraded else None
         self.publish()
@@ -250,6 +273,7 @@ class EngineKeeper:
                     if replicas and not replicas.missing
                     else None,
                     ready_replicas=replicas.ready if replicas else None,
+                    inconclusive=held_by_inconclusive_checks(entry.state, entry.inconclusive),
                 )
             )
         return facts
@@ -269,6 +293,7 @@ class EngineKeeper:
             stopping=self.stopping,
             optimization=self.optimization,
             recommendations=self.recommendations,
+            probes=self.probes,
             activity=Activity(
                 initialized=self.initialized,
                 failovers=running.failovers + self.automatic_failovers(),

@@ -24,6 +24,7 @@ from kubernetes_asyncio import client
 
 from orchestration_engine.actions.base import StepFailed
 from orchestration_engine.core import failover as policy
+from orchestration_engine.core.health import held_by_inconclusive_checks
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.traffic_switch import SwitchFailed, observe_target
 from orchestration_engine.monitoring.failover import ServiceFailover
@@ -114,6 +115,15 @@ class FailoverController:
             return  # the task looks again when it ends
         if not track.verified:
             track.task = self._start(key, self._verify(key), "verify")
+            return
+        if held_by_inconclusive_checks(entry.state, entry.inconclusive):
+            # The prober suspects itself (monitoring/prober_watch.py): this service's latest
+            # check says nothing about it, so nothing switches, either way, until one does.
+            # A failback's delay starts again from a conclusive healthy check.
+            track.primary_healthy_since = None
+            if track.timer is not None:
+                track.timer.cancel()
+                track.timer = None
             return
         now = self._monotonic()
         active: policy.Target = "standby" if entry.active_target == "standby" else "primary"

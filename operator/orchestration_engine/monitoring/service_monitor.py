@@ -45,6 +45,7 @@ from orchestration_engine.core.service_status import (
 )
 from orchestration_engine.core.uptime import UptimeWindow
 from orchestration_engine.kube.events import ObjectRef
+from orchestration_engine.monitoring.prober_watch import ProberWatch
 from orchestration_engine.monitoring.store_sink import ServiceSnapshot
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget, period_of, target_of
@@ -133,6 +134,9 @@ class ServiceEntry:
     last_scale_time: str | None = None
     anomaly: AnomalyDetector | None = None
     dependencies: DependencyView = field(default_factory=DependencyView)
+    # The latest check was inconclusive (the prober suspects itself, monitoring/prober_watch.py):
+    # health stays as the last conclusive checks left it, and nothing switches on it.
+    inconclusive: bool = False
     written: dict[str, Any] | None = None
     written_at: float | None = None
     # What the last render depended on (see _signature): equal means nothing visible changed.
@@ -223,8 +227,10 @@ class ServiceMonitor:
         heartbeat_seconds: float = 60.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        prober: ProberWatch | None = None,
     ) -> None:
         self.scheduler = scheduler
+        self.prober = prober
         self.statuses = statuses
         self.events = events
         self.checks = checks or NoChecks()
@@ -362,6 +368,8 @@ class ServiceMonitor:
         if entry is None:
             return
         self.scheduler.remove(key)
+        if self.prober is not None:
+            self.prober.forget(key)
         self.statuses.forget(PLURAL, *key)
         metrics.forget_service(*key)
         self._unindex(entry)
@@ -399,6 +407,12 @@ class ServiceMonitor:
         if entry is None:
             return
         check = entry.target.kind if entry.target else "workload"
+        if self.prober is not None and self.prober.observe(key, check, result):
+            self._inconclusive(entry, check)
+            return
+        if entry.inconclusive:
+            entry.inconclusive = False
+            self._changed(key)  # failover and scaling may decide from this service again
         metrics.CHECKS.labels(check, "pass" if result.ok else "fail").inc()
         if result.ok and result.latency_ms is not None and check != "workload":
             metrics.CHECK_LATENCY.labels(check).observe(result.latency_ms / 1000)
@@ -416,6 +430,15 @@ class ServiceMonitor:
         self._apply(entry, new_state)
         for listener in self.check_listeners:
             listener(key, result)
+
+    def _inconclusive(self, entry: ServiceEntry, check: str) -> None:
+        """A failure the prober itself may have caused: it moves no counter, no health, no
+        uptime, and is not stored as the service's failure; the engine's ProbesDegraded
+        condition says why."""
+        metrics.CHECKS.labels(check, "inconclusive").inc()
+        if not entry.inconclusive:
+            entry.inconclusive = True
+            self._changed(entry.key)  # the failover controller holds its decisions
 
     # --- internals ------------------------------------------------------------------------
 
@@ -470,6 +493,8 @@ class ServiceMonitor:
         self._index(entry)
         if spec is None:
             self.scheduler.remove(key)
+            if self.prober is not None:
+                self.prober.forget(key)
             entry.target = None
             entry.anomaly = None
         else:

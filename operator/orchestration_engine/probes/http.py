@@ -15,8 +15,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from orchestration_engine.core.prober_health import FailureKind
 from orchestration_engine.lifecycle import Lifecycle
-from orchestration_engine.probes.result import CheckResult, connect_failure, timed_out
+from orchestration_engine.probes.result import (
+    CheckResult,
+    connect_failure,
+    failure_kind,
+    timed_out,
+)
 
 # httpcore scans its whole pool for every queued request: a pool far larger than the
 # checks in flight only costs CPU (measured in tests/bench).
@@ -79,27 +85,42 @@ class HttpProber(Lifecycle):
         if not expected_status:
             raise ValueError("expected_status must name at least one status code")
         latency_ms: float | None = None
+        connected = _Connected()
         started = time.perf_counter()
         try:
             # httpx's timeout applies to each phase (connect, each read) separately; the outer
             # deadline makes timeout_s the bound on the whole check.
             async with asyncio.timeout(timeout_s):
                 async with self._client.stream(
-                    "GET", url, timeout=httpx.Timeout(timeout_s)
+                    "GET",
+                    url,
+                    timeout=httpx.Timeout(timeout_s),
+                    extensions={"trace": connected.trace},
                 ) as response:
                     latency_ms = (time.perf_counter() - started) * 1000
                     await self._discard_body(response)
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException) as error:
             # Waiting for a free pooled connection counts too: the deadline is the caller's.
-            return CheckResult.failure(timed_out(timeout_s), latency_ms)
+            # Whether a connection was made says whose the timeout is: none made (resolving,
+            # connecting) may be the prober's own network; made, the service's slowness.
+            kind = (
+                FailureKind.TIMEOUT
+                if connected.yes and not isinstance(error, httpx.ConnectTimeout)
+                else FailureKind.CONNECT_TIMEOUT
+            )
+            return CheckResult.failure(timed_out(timeout_s), latency_ms, kind)
         except httpx.InvalidURL as error:
-            return CheckResult.failure(f"invalid URL: {error}")
+            return CheckResult.failure(f"invalid URL: {error}", kind=FailureKind.INVALID)
         except (httpx.HTTPError, OSError) as error:
-            return CheckResult.failure(connect_failure(error, _host(url)), latency_ms)
+            return CheckResult.failure(
+                connect_failure(error, _host(url)), latency_ms, failure_kind(error)
+            )
         if response.status_code not in expected_status:
             expected = ", ".join(str(status) for status in expected_status)
             return CheckResult.failure(
-                f"HTTP {response.status_code} (expected {expected})", latency_ms
+                f"HTTP {response.status_code} (expected {expected})",
+                latency_ms,
+                FailureKind.HTTP_STATUS,
             )
         return CheckResult.success(latency_ms)
 
@@ -112,6 +133,22 @@ class HttpProber(Lifecycle):
                 # Leaving the stream early closes this connection instead of returning it to the
                 # pool, which is the right thing for one with an unread body.
                 break
+
+
+class _Connected:
+    """httpcore's trace hook: becomes true once the request has a connection (a new one
+    connected, or a pooled one reused: its request headers go out)."""
+
+    __slots__ = ("yes",)
+
+    def __init__(self) -> None:
+        self.yes = False
+
+    async def trace(self, event: str, info: object) -> None:
+        if event == "connection.connect_tcp.complete" or event.startswith(
+            ("connection.start_tls", "http11.", "http2.")
+        ):
+            self.yes = True
 
 
 def _host(url: str) -> str:

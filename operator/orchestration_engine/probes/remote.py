@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from orchestration_engine.core.prober_health import FailureKind
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
@@ -132,6 +133,7 @@ class RemoteProbeScheduler(Lifecycle):
                 latency_ms=document["latency_ms"],
                 message=str(document["message"]),
                 checked_at=datetime.fromisoformat(document["at"]),
+                kind=FailureKind(document["kind"]) if document.get("kind") else None,
             )
         except (ValueError, KeyError, TypeError) as error:
             log.error("unreadable line from the probe worker: %s", error)

@@ -10,7 +10,13 @@ import asyncio
 import contextlib
 import time
 
-from orchestration_engine.probes.result import CheckResult, connect_failure, timed_out
+from orchestration_engine.core.prober_health import FailureKind
+from orchestration_engine.probes.result import (
+    CheckResult,
+    connect_failure,
+    failure_kind,
+    timed_out,
+)
 
 
 async def check_tcp(host: str, port: int, timeout_s: float) -> CheckResult:
@@ -23,9 +29,10 @@ async def check_tcp(host: str, port: int, timeout_s: float) -> CheckResult:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
-        return CheckResult.failure(timed_out(timeout_s))
+        # Resolving and connecting are all a TCP check does: no connection was made.
+        return CheckResult.failure(timed_out(timeout_s), kind=FailureKind.CONNECT_TIMEOUT)
     except OSError as error:
-        return CheckResult.failure(connect_failure(error, host))
+        return CheckResult.failure(connect_failure(error, host), kind=failure_kind(error))
     latency_ms = (time.perf_counter() - started) * 1000
     writer.close()
     # The peer may reset the connection as we leave; the check has already succeeded.

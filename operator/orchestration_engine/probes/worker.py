@@ -8,8 +8,8 @@ a heap of a few megabytes, so the latency it reports is the service's.
 
 Protocol, one JSON document per line. In (stdin): ``{"op": "upsert", "key": [ns, name],
 "target": {...ProbeTarget...}, "period": 10.0}`` and ``{"op": "remove", "key": [ns, name]}``.
-Out (stdout): ``{"key": [ns, name], "ok": true, "latency_ms": 1.2, "message": "", "at":
-"2026-11-24T10:00:00+00:00"}``. End of input ends the process.
+Out (stdout): ``{"key": [ns, name], "ok": true, "latency_ms": 1.2, "message": "", "kind":
+null, "at": "2026-11-24T10:00:00+00:00"}``. End of input ends the process.
 
 Run as ``python -m orchestration_engine.probes.worker [--max-connections N]``.
 """
@@ -40,6 +40,7 @@ def encode_result(key: Key, result: CheckResult) -> bytes:
                 "ok": result.ok,
                 "latency_ms": result.latency_ms,
                 "message": result.message,
+                "kind": result.kind.value if result.kind is not None else None,
                 "at": result.checked_at.isoformat(),
             },
             separators=(",", ":"),

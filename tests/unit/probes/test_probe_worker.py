@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from orchestration_engine.core.prober_health import FailureKind
 from orchestration_engine.probes.remote import RemoteProbeScheduler
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.routing import RoutingScheduler
@@ -67,6 +68,9 @@ async def test_checks_run_in_the_worker_and_results_come_back(server: str) -> No
     assert up.latency_ms is not None
     assert not down.ok
     assert "503" in down.message
+    # The kind crosses the pipe too: the prober's self-suspicion weighs it.
+    assert up.kind is None
+    assert down.kind is FailureKind.HTTP_STATUS
 
 
 async def test_removal_stops_a_target_s_checks(server: str) -> None:
