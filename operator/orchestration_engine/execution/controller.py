@@ -43,7 +43,12 @@ from orchestration_engine.execution.record import (
     resource_version,
     status_patch,
 )
-from orchestration_engine.execution.runner import StepRunner, WorkflowGone, WorkflowRunner
+from orchestration_engine.execution.runner import (
+    StepEnder,
+    StepRunner,
+    WorkflowGone,
+    WorkflowRunner,
+)
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.lifecycle import Lifecycle
 
@@ -99,7 +104,9 @@ class WorkflowController(Lifecycle):
         on_change: Callable[[], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        end_step: StepEnder | None = None,
     ) -> None:
+        self.end_step = end_step
         self.statuses = statuses
         self.events = events
         self.run_step = run_step
@@ -195,6 +202,10 @@ class WorkflowController(Lifecycle):
         self._task = asyncio.create_task(self._loop(), name="workflow-controller")
 
     async def stop(self) -> None:
+        # The operator stops, the workflows do not: what their steps started runs on, and
+        # the next leader adopts it.
+        for runner in self.runners.values():
+            runner.detach()
         tasks = [t for t in (self._task, *self._runner_tasks.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -365,6 +376,7 @@ class WorkflowController(Lifecycle):
             halted=self._holds,
             health=self.health,
             on_phase=self._announce,
+            end_step=self.end_step,
         )
         self.runners[record.key] = runner
         task = asyncio.create_task(

@@ -3,17 +3,26 @@
 Every change is written to ``status`` before the runner goes on, and a step's start before
 its action runs: that write is what makes a crash safe (see core/workflow_run.py). Steps of
 independent branches run as concurrent tasks; a halt, a deadline or deletion cancels them.
+
+An attempt that ends without succeeding (it failed or timed out, or a halt, the deadline or
+the workflow's deletion cancelled it) stops what it started (``end_step``: a ``job`` step's
+Job is deleted) before the runner goes on, so a rollback never runs beside it. Only the
+operator's own shutdown leaves the steps' work running (``detach``): the next leader adopts
+it, as after a crash. Within an attempt, transient API faults are retried until the step's
+timeout (kube/transient.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from orchestration_engine import metrics
 from orchestration_engine.actions.base import StepContext, StepFailed
 from orchestration_engine.api.service import Health
 from orchestration_engine.api.workflow import (
@@ -27,6 +36,7 @@ from orchestration_engine.core import workflow_run
 from orchestration_engine.core.workflow_conditions import workflow_conditions
 from orchestration_engine.core.workflow_run import Launch, Stage
 from orchestration_engine.execution.record import WorkflowRecord, as_conditions, status_patch
+from orchestration_engine.kube import transient
 from orchestration_engine.kube.errors import KubeError, NotFound
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,8 @@ log = logging.getLogger(__name__)
 # A step with no timeoutSeconds still ends: ten minutes, or a delay's length and a minute.
 DEFAULT_STEP_TIMEOUT_SECONDS = 600.0
 PERSIST_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# How long stopping what an ended attempt started may take (transient faults retried).
+END_STEP_SECONDS = 30.0
 
 
 class StatusStore(Protocol):
@@ -43,11 +55,17 @@ class StatusStore(Protocol):
 
 
 StepRunner = Callable[[StepContext, Step], Awaitable[str]]
+# Stops what an attempt that ended without succeeding started; what it did (None: nothing).
+StepEnder = Callable[[StepContext, Step], Awaitable[str | None]]
 PhaseListener = Callable[[WorkflowRecord, WorkflowPhase, WorkflowPhase], None]
 
 
 class WorkflowGone(Exception):
     """The workflow was deleted while it ran."""
+
+
+# Endings under way: the loop keeps only weak references to tasks.
+_ENDINGS: set[asyncio.Task[None]] = set()
 
 
 def step_timeout(step: Step) -> float:
@@ -72,8 +90,11 @@ class WorkflowRunner:
         health: Callable[[str, str], Health | None],
         on_phase: PhaseListener,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        end_step: StepEnder | None = None,
     ) -> None:
         self.record = record
+        self._end_step = end_step
+        self._detached = False
         self.status = status
         self._plural = plural
         self._store = store
@@ -94,6 +115,11 @@ class WorkflowRunner:
             steps = self.spec.steps if stage is Stage.MAIN else self.spec.rollback
             found.extend(s.action for s in steps if s.name == name)
         return found
+
+    def detach(self) -> None:
+        """The operator is stopping: steps cancelled from now on leave their work running
+        (a Job), for the next leader to adopt as the same attempt."""
+        self._detached = True
 
     def poke(self) -> None:
         """Something outside changed (spec, halt, a service's health): decide again."""
@@ -136,6 +162,11 @@ class WorkflowRunner:
                 if not decision.stop:  # after a stop, decide again at once
                     await self._wait(decision.wake_at)
                 self._collect()
+        except Exception as error:
+            if not isinstance(error, WorkflowGone):
+                # Resumed on the next event as the same attempts: they adopt the work then.
+                self._detached = True
+            raise
         finally:
             await self._stop(list(self._tasks))
 
@@ -167,11 +198,57 @@ class WorkflowRunner:
 
     async def _attempt(self, context: StepContext, step: Step) -> str:
         timeout = step_timeout(step)
+        window = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                return await self._run_step(context, step)
-        except TimeoutError:
-            raise StepFailed(f"timed out after {timeout:g}s") from None
+            with transient.within(timeout):
+                async with window:
+                    return await self._run_step(context, step)
+        except asyncio.CancelledError:
+            if not self._detached:
+                await self._end(context, step)
+            raise
+        except Exception as error:
+            await self._end(context, step)
+            if isinstance(error, TimeoutError) and window.expired():
+                raise StepFailed(f"timed out after {timeout:g}s") from None
+            raise
+
+    async def _end(self, context: StepContext, step: Step) -> None:
+        """Stop what the attempt started, and wait for that. Shielded: cancelling the step
+        again (the runner stopped meanwhile) does not stop the stopping. A fresh context, so
+        the attempt's spent ``transient.within`` does not bound it."""
+        if self._end_step is None:
+            return
+        ending = asyncio.create_task(
+            self._ending(context, step),
+            name=f"end-{self.record.key[1]}-{context.step}",
+            context=contextvars.Context(),
+        )
+        _ENDINGS.add(ending)
+        ending.add_done_callback(_ENDINGS.discard)
+        await asyncio.shield(ending)
+
+    async def _ending(self, context: StepContext, step: Step) -> None:
+        assert self._end_step is not None
+        namespace, name = self.record.key
+        try:
+            with transient.within(END_STEP_SECONDS):
+                async with asyncio.timeout(END_STEP_SECONDS):
+                    done = await self._end_step(context, step)
+        except Exception as error:
+            metrics.STEP_CLEANUPS.labels(step.action.value, "failed").inc()
+            log.warning(
+                "workflow %s/%s: step %s ended, but what attempt %d started was not stopped: %s",
+                namespace,
+                name,
+                context.step,
+                context.attempt,
+                _describe(error),
+            )
+            return
+        if done is not None:
+            metrics.STEP_CLEANUPS.labels(step.action.value, "done").inc()
+            log.info("workflow %s/%s: step %s ended: %s", namespace, name, context.step, done)
 
     def _collect(self) -> None:
         """Record every attempt that has finished."""
