@@ -7,11 +7,14 @@ hundred bytes are enough to say why a call failed.
 
 Within an attempt, a request that met a transient fault (the connection failed or broke, or
 the server answered 429, 502, 503 or 504, none of them expected) is sent again, with the
-same headers and so the same key, after the server's ``Retry-After`` or a capped backoff,
-for as long as the step's time allows (core/retry.py); the last fault is then the step's
-message. How long one request may take follows the step too: the time the attempt has left
-(its ``timeoutSeconds``), not the client's default, so a slow answer within the step's
-timeout is waited for and one past it ends with the step.
+same headers and so the same key, after the server's ``Retry-After`` or a capped backoff
+(core/retry.py): up to ``TRIES`` times in all and while the step's time allows, so a blip
+passes and an endpoint that is down (or a wrong URL) still fails the attempt in seconds,
+with the last fault as its message. Longer outages are what a step's ``retries`` are for.
+
+How long one request may take follows the step too: the time the attempt has left (its
+``timeoutSeconds``), not the client's default, so a slow answer within the step's timeout
+is waited for and one past it ends with the step.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 EXCERPT_CHARS = 200
 # Answers that say "not now" rather than "no": the same request may pass a moment later.
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+# Sends of one request within an attempt, the first included.
+TRIES = 4
 # A request's own timeout ends this much after the step's, so that the step's timeout
 # (and its message) is what ends a request that takes the whole time.
 TIMEOUT_MARGIN_SECONDS = 1.0
@@ -143,9 +148,11 @@ async def http(deps: ActionDeps, ctx: StepContext, params: HttpParams) -> str:
             tries += 1
             left = transient.time_left()
             # Outside a step (no time bound) there is no time to retry in.
-            wait = None if left is None else next_wait(tries, fault.retry_after, left)
+            wait = None
+            if left is not None and tries < TRIES:
+                wait = next_wait(tries, fault.retry_after, left)
             if wait is None:
-                again = f" (tried {tries} times within the step's time)" if tries > 1 else ""
+                again = f" (sent {tries} times)" if tries > 1 else ""
                 raise StepFailed(fault.reason + again) from None
             metrics.STEP_TRANSIENT_RETRIES.labels("http").inc()
             await asyncio.sleep(wait)
