@@ -406,3 +406,74 @@ def test_an_http_request_sent_again_carries_the_attempts_key(
         assert set(keys) == {keys[0]}
     finally:
         server.close()
+
+
+# --- the traffic switch behind failover ----------------------------------------------------
+
+
+def deployment(kube_api: Any, namespace: str, name: str, labels: dict[str, str], n: int) -> None:
+    from kubernetes import client
+
+    client.AppsV1Api(kube_api).create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": n,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+                },
+            },
+        },
+    )
+
+
+async def test_a_traffic_switch_gets_through_429_and_503(
+    proxy: AnsweringProxy,
+    kube_api: Any,
+    module_namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The switch a ``failover`` step (and automatic failover) makes, in this process, with
+    the operator's own client through the proxy: every request it makes meets faults."""
+    from kubernetes import client
+
+    from orchestration_engine.api.service import ServiceSpec
+    from orchestration_engine.kube.client import make_api_client
+    from orchestration_engine.kube.traffic_switch import switch_traffic
+
+    ns = module_namespace
+    deployment(kube_api, ns, "pay", {"app": "pay"}, 2)
+    deployment(kube_api, ns, "pay-standby", {"app": "pay", "role": "standby"}, 0)
+    client.CoreV1Api(kube_api).create_namespaced_service(
+        ns,
+        {
+            "metadata": {"name": "pay"},
+            "spec": {"selector": {"app": "pay"}, "ports": [{"port": 80}]},
+        },
+    )
+    spec = ServiceSpec.model_validate(
+        {
+            "workloadRef": {"name": "pay"},
+            "failover": {"standbyRef": {"name": "pay-standby"}, "serviceRef": {"name": "pay"}},
+        }
+    )
+    deployments = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    proxy.fail("GET", f"{deployments}/pay-standby", UNAVAILABLE, THROTTLED)
+    proxy.fail("GET", f"{deployments}/pay", THROTTLED)
+    proxy.fail("PATCH", f"{deployments}/pay-standby", UNAVAILABLE)
+    proxy.fail("PATCH", f"/api/v1/namespaces/{ns}/services/pay", THROTTLED, UNAVAILABLE)
+    monkeypatch.setenv("KUBECONFIG", str(proxy.write_kubeconfig(tmp_path / "proxied")))
+    api = await make_api_client()
+    try:
+        message = await switch_traffic(api, ns, "pay", spec, "standby", timeout_s=20)
+    finally:
+        await api.close()
+    assert message.endswith("Deployment pay-standby scaled from 0 to 2")
+    selector = client.CoreV1Api(kube_api).read_namespaced_service("pay", ns).spec.selector
+    assert selector == {"app": "pay", "role": "standby"}
+    standby = client.AppsV1Api(kube_api).read_namespaced_deployment("pay-standby", ns)
+    assert standby.spec.replicas == 2
