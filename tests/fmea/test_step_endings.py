@@ -226,6 +226,38 @@ def test_a_deleted_workflows_job_is_deleted_through_api_faults(
     assert all(d.body["propagationPolicy"] == "Background" for d in deletes)
 
 
+def test_an_operator_that_stops_leaves_the_job_for_the_next_one(
+    proxy: AnsweringProxy,
+    crds: None,
+    custom: Any,
+    kube_api: Any,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (a rolling update, a drain) is not the workflow's end: the Job runs on and
+    the next operator adopts it as the same attempt."""
+    kubeconfig = proxy.write_kubeconfig(tmp_path / "proxied-kubeconfig")
+    first = OperatorProcess(kubeconfig, tmp_path / "first", "--namespace", namespace)
+    try:
+        first.wait_ready()
+        create(custom, namespace, workflow("handover", [gate("migrate")]))
+        job = wait_job(kube_api, namespace, "handover-migrate")
+    finally:
+        first.stop()
+    assert first.process.returncode == 0, first.log()
+    assert job_or_none(kube_api, namespace, "handover-migrate").metadata.uid == job.metadata.uid
+    second = OperatorProcess(kubeconfig, tmp_path / "second", "--namespace", namespace)
+    try:
+        second.wait_ready()
+        finish_job(kube_api, namespace, "handover-migrate")
+        final = wait_phase(custom, namespace, "handover", "Succeeded", timeout=30)
+    finally:
+        second.stop()
+    assert steps(final)["migrate"]["attempts"] == 1
+    assert "(adopted)" in steps(final)["migrate"]["message"]
+    assert not proxy.requests("DELETE", job_path(namespace, "handover-migrate"))
+
+
 # --- transient faults are not failures ----------------------------------------------------
 
 

@@ -178,7 +178,9 @@ class WorkflowController(Lifecycle):
         self.records.pop(key, None)
         self.statuses.forget(PLURAL, *key)
         task = self._runner_tasks.pop(key, None)
-        self.runners.pop(key, None)
+        runner = self.runners.pop(key, None)
+        if runner is not None:
+            runner.workflow_deleted()  # its steps end: what they started is stopped
         if task is not None:
             task.cancel()
         cleanup = asyncio.ensure_future(self._cleanup(record))
@@ -202,10 +204,8 @@ class WorkflowController(Lifecycle):
         self._task = asyncio.create_task(self._loop(), name="workflow-controller")
 
     async def stop(self) -> None:
-        # The operator stops, the workflows do not: what their steps started runs on, and
-        # the next leader adopts it.
-        for runner in self.runners.values():
-            runner.detach()
+        # The operator stops, the workflows do not: cancelled runners leave what their steps
+        # started running, and the next leader adopts it.
         tasks = [t for t in (self._task, *self._runner_tasks.values()) if t is not None]
         for task in tasks:
             task.cancel()

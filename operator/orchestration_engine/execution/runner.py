@@ -5,11 +5,12 @@ its action runs: that write is what makes a crash safe (see core/workflow_run.py
 independent branches run as concurrent tasks; a halt, a deadline or deletion cancels them.
 
 An attempt that ends without succeeding (it failed or timed out, or a halt, the deadline or
-the workflow's deletion cancelled it) stops what it started (``end_step``: a ``job`` step's
-Job is deleted) before the runner goes on, so a rollback never runs beside it. Only the
-operator's own shutdown leaves the steps' work running (``detach``): the next leader adopts
-it, as after a crash. Within an attempt, transient API faults are retried until the step's
-timeout (kube/transient.py).
+the workflow's deletion stopped it) stops what it started (``end_step``: a ``job`` step's
+Job is deleted) before the runner goes on, so a rollback never runs beside it. A step task
+cancelled by anything else leaves its work running: that is the operator shutting down
+(kopf cancels every task it finds at exit, the controller its runners), and the next leader
+adopts the work as the same attempt, as after a crash. Within an attempt, transient API
+faults are retried until the step's timeout (kube/transient.py).
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ class WorkflowRunner:
     ) -> None:
         self.record = record
         self._end_step = end_step
-        self._detached = False
+        # Step tasks this runner cancelled to end them (halt, deadline, deletion).
+        self._to_end: set[asyncio.Task[str]] = set()
+        self._deleted = False
         self.status = status
         self._plural = plural
         self._store = store
@@ -116,10 +119,10 @@ class WorkflowRunner:
             found.extend(s.action for s in steps if s.name == name)
         return found
 
-    def detach(self) -> None:
-        """The operator is stopping: steps cancelled from now on leave their work running
-        (a Job), for the next leader to adopt as the same attempt."""
-        self._detached = True
+    def workflow_deleted(self) -> None:
+        """The workflow is gone: when the runner is cancelled now, its steps' attempts end
+        (and stop what they started) rather than being left for a resume."""
+        self._deleted = True
 
     def poke(self) -> None:
         """Something outside changed (spec, halt, a service's health): decide again."""
@@ -147,7 +150,7 @@ class WorkflowRunner:
                     health=self._criteria_health(),
                 )
                 self.status = decision.status
-                await self._stop(decision.stop)
+                await self._stop(decision.stop, end=True)
                 now = self._now()
                 for launch in decision.launch:
                     self.status = workflow_run.step_started(self.status, launch, now)
@@ -162,13 +165,13 @@ class WorkflowRunner:
                 if not decision.stop:  # after a stop, decide again at once
                     await self._wait(decision.wake_at)
                 self._collect()
-        except Exception as error:
-            if not isinstance(error, WorkflowGone):
-                # Resumed on the next event as the same attempts: they adopt the work then.
-                self._detached = True
+        except WorkflowGone:
+            self._deleted = True
             raise
         finally:
-            await self._stop(list(self._tasks))
+            # Anything else (a shutdown, an unexpected error: resumed on the next event as
+            # the same attempts) leaves the work running, to be adopted.
+            await self._stop(list(self._tasks), end=self._deleted)
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -204,7 +207,7 @@ class WorkflowRunner:
                 async with window:
                     return await self._run_step(context, step)
         except asyncio.CancelledError:
-            if not self._detached:
+            if asyncio.current_task() in self._to_end:
                 await self._end(context, step)
             raise
         except Exception as error:
@@ -271,15 +274,22 @@ class WorkflowRunner:
                     self.status, self._spec_step(stage, name), stage, message, now
                 )
 
-    async def _stop(self, names: list[str]) -> None:
+    async def _stop(self, names: list[str], *, end: bool) -> None:
+        """Cancel these steps' tasks and wait for them; ``end``: their attempts end (and
+        stop what they started), else the work is left running for a resume."""
         tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
         for name in names:
             self._stage_of.pop(name, None)
         for task in tasks:
+            if end:
+                self._to_end.add(task)
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        try:
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        finally:
+            self._to_end.difference_update(tasks)
 
     async def _wait(self, wake_at: datetime | None) -> None:
         if any(t.done() for t in self._tasks.values()):

@@ -1,7 +1,8 @@
 """How the runner ends a step's attempt: every way it ends without succeeding (failure,
-timeout, deadline, halt, deletion, cancellation) runs the action's ending before the runner
-goes on, and only the operator's own shutdown leaves the work running. In memory: the
-steps and their endings are functions that record what happened."""
+timeout, deadline, halt, the workflow deleted) runs the action's ending before the runner
+goes on, and the operator's own shutdown (a cancel from outside: kopf cancels every task it
+finds at exit) leaves the work running. In memory: the steps and their endings are
+functions that record what happened; the controller-level tests use its real wiring."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from prometheus_client import REGISTRY
 from orchestration_engine.actions.base import StepContext, StepFailed
 from orchestration_engine.api.workflow import Step, WorkflowPhase
 from orchestration_engine.core import workflow_run
+from orchestration_engine.core.scheduler import Limits
+from orchestration_engine.execution.controller import WorkflowController
 from orchestration_engine.execution.record import WorkflowRecord
 from orchestration_engine.execution.runner import WorkflowGone, WorkflowRunner
 from orchestration_engine.kube import transient
@@ -170,7 +173,7 @@ async def test_a_passed_deadline_ends_the_attempt() -> None:
     assert run.log == ["end migrate/1"]
 
 
-async def test_cancelling_the_runner_ends_the_attempt_as_deleting_the_workflow_does() -> None:
+async def test_deleting_the_workflow_ends_the_attempt() -> None:
     started = asyncio.Event()
 
     async def run_step(context: StepContext, step: Step) -> str:
@@ -179,7 +182,8 @@ async def test_cancelling_the_runner_ends_the_attempt_as_deleting_the_workflow_d
 
     run = Run([job("migrate")], run_step)
     await started.wait()
-    run.task.cancel()  # what the controller does when the workflow is deleted
+    run.runner.workflow_deleted()  # what the controller does when the workflow is deleted
+    run.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run.task
     assert run.log == ["end migrate/1"]
@@ -212,7 +216,9 @@ async def test_the_operators_shutdown_leaves_the_work_running() -> None:
 
     run = Run([job("migrate")], run_step)
     await started.wait()
-    run.runner.detach()  # WorkflowController.stop() does this before cancelling
+    # kopf, exiting, cancels each task it did not start: the step's, then the runner's.
+    [step_task] = run.runner._tasks.values()
+    step_task.cancel()
     run.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run.task
@@ -251,6 +257,7 @@ async def test_an_ending_finishes_even_if_the_runner_is_cancelled_again() -> Non
 
     run = Run([job("migrate")], run_step, end_step)
     await started.wait()
+    run.runner.workflow_deleted()
     run.task.cancel()
     await run.until(lambda: run.log == ["end migrate/1"])
     run.task.cancel()  # again, while the ending waits
@@ -278,3 +285,90 @@ async def test_an_attempt_runs_within_its_timeout_and_its_ending_within_its_own(
     # The ending is not bounded by the attempt's (spent) time but by its own.
     assert seen["ending"] is not None
     assert 7.0 < seen["ending"] <= 30.0
+
+
+# --- through the controller ------------------------------------------------------------------
+
+
+class Statuses:
+    """The controller's status sink, storing nothing: the runner's writes succeed."""
+
+    def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        pass
+
+    def forget(self, plural: str, namespace: str, name: str) -> None:
+        pass
+
+    async def write_now(self, *_: Any) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": "1"}}
+
+
+class Events:
+    def record(self, *_: Any) -> None:
+        pass
+
+
+def controller_with(ended: list[str], started: asyncio.Event) -> WorkflowController:
+    async def run_step(context: StepContext, step: Step) -> str:
+        started.set()
+        return await forever(context, step)
+
+    async def end_step(context: StepContext, step: Step) -> str:
+        ended.append(step.name)
+        return "job deleted"
+
+    async def cleanup(_namespace: str, _uid: str) -> int:
+        return 0
+
+    return WorkflowController(
+        statuses=Statuses(),
+        events=Events(),
+        run_step=run_step,
+        limits=lambda: Limits(10, None),
+        health=lambda _ns, _name: None,
+        cleanup=cleanup,
+        end_step=end_step,
+    )
+
+
+WORKFLOW = {
+    "metadata": {
+        "namespace": "ns",
+        "name": "wf",
+        "uid": "uid-wf",
+        "generation": 1,
+        "resourceVersion": "1",
+        "creationTimestamp": "2026-12-07T12:00:00Z",
+    },
+    "spec": {"steps": [job("migrate")]},
+}
+
+
+async def test_the_deleted_event_ends_the_running_attempt() -> None:
+    ended: list[str] = []
+    started = asyncio.Event()
+    controller = controller_with(ended, started)
+    await controller.start()
+    try:
+        controller.observe("ADDED", WORKFLOW)
+        await asyncio.wait_for(started.wait(), 5)
+        controller.observe("DELETED", WORKFLOW)
+        async with asyncio.timeout(5):
+            while ended != ["migrate"]:
+                await asyncio.sleep(0.01)
+    finally:
+        await controller.stop()
+    assert ended == ["migrate"]
+
+
+async def test_stopping_the_controller_leaves_the_attempt_running() -> None:
+    ended: list[str] = []
+    started = asyncio.Event()
+    controller = controller_with(ended, started)
+    await controller.start()
+    controller.observe("ADDED", WORKFLOW)
+    await asyncio.wait_for(started.wait(), 5)
+    await controller.stop()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert ended == []
