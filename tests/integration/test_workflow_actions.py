@@ -369,6 +369,30 @@ async def test_stop_job_deletes_a_running_job_of_this_attempt_only(
     assert await stop_job(deps, ctx, params) == "job nightly-migrate: none to stop"
 
 
+async def test_a_retry_stops_an_earlier_attempts_job_still_running(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    """Its own ending deletes an attempt's Job, unless the API server was unreachable then:
+    a retry's Job never runs beside it."""
+    params = JobParams(template=JOB_SPEC)
+    first = context(namespace, "migrate")
+    batch(kube_api).create_namespaced_job(namespace, job_body(first, params))
+    failed = replace(first, attempt=2)
+    batch(kube_api).create_namespaced_job(namespace, job_body(failed, params))
+    finish_job(kube_api, namespace, "nightly-migrate-2", succeed=False)
+    rollback = replace(first, rollback=True)  # the rollback's step of the same name
+    batch(kube_api).create_namespaced_job(namespace, job_body(rollback, params))
+
+    third = replace(first, attempt=3)
+    running = asyncio.create_task(job(make_deps(api), third, params))
+    await eventually(lambda: job_of(kube_api, namespace, "nightly-migrate-3"))
+    assert job_of(kube_api, namespace, "nightly-migrate") is None
+    assert job_of(kube_api, namespace, "nightly-migrate-2") is not None  # finished: kept
+    assert job_of(kube_api, namespace, "nightly-rb-migrate") is not None
+    finish_job(kube_api, namespace, "nightly-migrate-3")
+    assert await asyncio.wait_for(running, 10) == "job nightly-migrate-3 completed"
+
+
 async def test_stop_job_leaves_a_finished_job_and_someone_elses(
     api: Any, kube_api: Any, namespace: str
 ) -> None:

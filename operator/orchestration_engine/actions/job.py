@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+from dataclasses import replace
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -185,8 +186,28 @@ async def _wait_done(deps: ActionDeps, ctx: StepContext, name: str) -> None:
         await asyncio.sleep(deps.poll_seconds)
 
 
+async def _stop_earlier_attempts(deps: ActionDeps, ctx: StepContext, params: JobParams) -> None:
+    """Before a retry's Job starts, stop any earlier attempt's Job still running: its own
+    ending deletes it, but not if the API server was unreachable then."""
+    if ctx.attempt <= 1:
+        return
+    selector = f"{WORKFLOW_UID_LABEL}={ctx.workflow_uid},{STEP_LABEL}={ctx.step}"
+    existing = set(
+        await retrying(
+            lambda: resources.list_names(deps.api, resources.JOB, ctx.namespace, selector),
+            action=ACTION,
+            what=f"LIST Jobs of step {ctx.step}",
+        )
+    )
+    for attempt in range(1, ctx.attempt):
+        earlier = replace(ctx, attempt=attempt)
+        if job_name(earlier) in existing:
+            await stop_job(deps, earlier, params)
+
+
 async def job(deps: ActionDeps, ctx: StepContext, params: JobParams) -> str:
     name = job_name(ctx)
+    await _stop_earlier_attempts(deps, ctx, params)
     created = await _create_or_adopt(deps, ctx, params)
     await _wait_done(deps, ctx, name)
     return f"job {name} completed" + ("" if created else " (adopted)")
