@@ -104,6 +104,18 @@ WORKFLOWS = Gauge("eoe_workflows", "OrchestrationWorkflows by phase", ["phase"])
 WORKFLOW_QUEUE_LENGTH = Gauge(
     "eoe_workflow_queue_length", "Workflows eligible to run that wait for a slot or capacity"
 )
+STEP_TRANSIENT_RETRIES = Counter(
+    "eoe_step_transient_retries_total",
+    "Requests of workflow steps (and traffic switches) tried again after a transient fault "
+    "(429, 5xx, a dropped connection), by action",
+    ["action"],
+)
+STEP_CLEANUPS = Counter(
+    "eoe_step_cleanups_total",
+    "Attempts of workflow steps that ended without succeeding, by whether what they had "
+    "started was stopped (result done) or could not be (failed)",
+    ["action", "result"],
+)
 
 FAILOVERS = Counter(
     "eoe_failovers_total",

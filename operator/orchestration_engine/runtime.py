@@ -24,7 +24,7 @@ from kubernetes_asyncio import client
 from orchestration_engine import metrics
 from orchestration_engine.actions.base import ActionDeps
 from orchestration_engine.actions.job import delete_workflow_jobs
-from orchestration_engine.actions.registry import run_action
+from orchestration_engine.actions.registry import end_action, run_action
 from orchestration_engine.api import GROUP
 from orchestration_engine.api.common import API_VERSION, VERSION
 from orchestration_engine.api.engine import KIND as ENGINE_KIND
@@ -239,6 +239,7 @@ async def operate(
         rows=WorkflowRows(store, orchestration_id),
         on_change=keeper.poke,
         read=lambda namespace, name: CustomObjects(api).get(WORKFLOW_PLURAL, namespace, name),
+        end_step=lambda context, step: end_action(deps, context, step),
     )
     keeper.listeners.append(controller.engine_changed)
     monitor.health_listeners.append(lambda _key: controller.services_changed())

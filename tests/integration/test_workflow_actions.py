@@ -24,7 +24,7 @@ from orchestration_engine.actions.base import (
     StepFailed,
 )
 from orchestration_engine.actions.failover import failback, failover
-from orchestration_engine.actions.job import delete_workflow_jobs, job, job_body
+from orchestration_engine.actions.job import delete_workflow_jobs, job, job_body, stop_job
 from orchestration_engine.actions.patch import patch
 from orchestration_engine.actions.restart import RESTARTED_AT, restart
 from orchestration_engine.actions.scale import scale
@@ -340,6 +340,121 @@ async def test_delete_workflow_jobs_deletes_only_that_workflows(
     assert jobs_of(kube_api, namespace, ours.workflow_uid) == []
     assert len(jobs_of(kube_api, namespace, other.workflow_uid)) == 1
     assert await delete_workflow_jobs(api, namespace, ours.workflow_uid) == 0
+
+
+def job_of(kube_api: Any, namespace: str, name: str) -> Any:
+    from kubernetes.client import ApiException
+
+    try:
+        return batch(kube_api).read_namespaced_job(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+async def test_stop_job_deletes_a_running_job_of_this_attempt_only(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    deps = make_deps(api)
+    params = JobParams(template=JOB_SPEC)
+    ctx = context(namespace, "migrate")
+    earlier = replace(ctx, attempt=2)  # another attempt's Job: not this one's to stop
+    for each in (ctx, earlier):
+        batch(kube_api).create_namespaced_job(namespace, job_body(each, params))
+    assert await stop_job(deps, ctx, params) == "job nightly-migrate deleted"
+    # Background: gone at once, not left behind an orphan or foreground finalizer.
+    assert job_of(kube_api, namespace, "nightly-migrate") is None
+    assert job_of(kube_api, namespace, "nightly-migrate-2") is not None
+    assert await stop_job(deps, ctx, params) == "job nightly-migrate: none to stop"
+
+
+async def test_a_retry_stops_an_earlier_attempts_job_still_running(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    """Its own ending deletes an attempt's Job, unless the API server was unreachable then:
+    a retry's Job never runs beside it."""
+    params = JobParams(template=JOB_SPEC)
+    first = context(namespace, "migrate")
+    batch(kube_api).create_namespaced_job(namespace, job_body(first, params))
+    failed = replace(first, attempt=2)
+    batch(kube_api).create_namespaced_job(namespace, job_body(failed, params))
+    finish_job(kube_api, namespace, "nightly-migrate-2", succeed=False)
+    rollback = replace(first, rollback=True)  # the rollback's step of the same name
+    batch(kube_api).create_namespaced_job(namespace, job_body(rollback, params))
+
+    third = replace(first, attempt=3)
+    running = asyncio.create_task(job(make_deps(api), third, params))
+    await eventually(lambda: job_of(kube_api, namespace, "nightly-migrate-3"))
+    assert job_of(kube_api, namespace, "nightly-migrate") is None
+    assert job_of(kube_api, namespace, "nightly-migrate-2") is not None  # finished: kept
+    assert job_of(kube_api, namespace, "nightly-rb-migrate") is not None
+    finish_job(kube_api, namespace, "nightly-migrate-3")
+    assert await asyncio.wait_for(running, 10) == "job nightly-migrate-3 completed"
+
+
+async def test_stop_job_leaves_a_finished_job_and_someone_elses(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    deps = make_deps(api)
+    params = JobParams(template=JOB_SPEC)
+    failed = context(namespace, "migrate")
+    batch(kube_api).create_namespaced_job(namespace, job_body(failed, params))
+    finish_job(kube_api, namespace, "nightly-migrate", succeed=False)
+    assert await stop_job(deps, failed, params) == "job nightly-migrate: already finished"
+    assert job_of(kube_api, namespace, "nightly-migrate") is not None  # kept, for its logs
+
+    batch(kube_api).create_namespaced_job(
+        namespace, {"metadata": {"name": "nightly-check"}, "spec": JOB_SPEC}
+    )
+    assert await stop_job(deps, context(namespace, "check"), params) == (
+        "job nightly-check: none to stop"
+    )
+    assert job_of(kube_api, namespace, "nightly-check") is not None
+
+
+async def test_a_resumed_attempt_waits_out_its_job_being_deleted_then_makes_a_new_one(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    deps = make_deps(api)
+    params = JobParams(template=JOB_SPEC)
+    ctx = context(namespace, "migrate")
+    body = job_body(ctx, params)
+    body["metadata"]["finalizers"] = ["test.eoe.dev/hold"]  # its deletion waits on us
+    old = batch(kube_api).create_namespaced_job(namespace, body)
+    batch(kube_api).delete_namespaced_job(
+        "nightly-migrate", namespace, propagation_policy="Background"
+    )
+    running = asyncio.create_task(job(deps, ctx, params))
+    await asyncio.sleep(0.3)  # a chance to adopt the dying Job, which it must not take
+    assert not running.done()
+    batch(kube_api).patch_namespaced_job(
+        "nightly-migrate", namespace, {"metadata": {"finalizers": None}}
+    )
+    new = await eventually(
+        lambda: (
+            (j := job_of(kube_api, namespace, "nightly-migrate"))
+            and j.metadata.uid != old.metadata.uid
+            and j
+        )
+    )
+    assert new.metadata.deletion_timestamp is None
+    finish_job(kube_api, namespace, "nightly-migrate")
+    assert await asyncio.wait_for(running, 10) == "job nightly-migrate completed"
+
+
+async def test_a_job_left_by_a_deleted_namesake_workflow_is_replaced(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    params = JobParams(template=JOB_SPEC)
+    before = context(namespace, "migrate")  # a workflow "nightly" since deleted
+    batch(kube_api).create_namespaced_job(namespace, job_body(before, params))
+    now = context(namespace, "migrate")  # the new "nightly": another uid
+    running = asyncio.create_task(job(make_deps(api), now, params))
+    [ours] = await eventually(lambda: jobs_of(kube_api, namespace, now.workflow_uid))
+    assert jobs_of(kube_api, namespace, before.workflow_uid) == []
+    finish_job(kube_api, namespace, ours.metadata.name)
+    assert await asyncio.wait_for(running, 10) == "job nightly-migrate completed"
 
 
 # --- patch ----------------------------------------------------------------------------------

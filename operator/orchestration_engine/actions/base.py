@@ -4,6 +4,11 @@ An action is idempotent by construction, because a step interrupted by an operat
 run again as the same attempt: it sets targets rather than increments, names what it creates
 deterministically, and sends HTTP calls with an idempotency key made of the workflow's uid, the
 step and the attempt. The runner records the attempt in ``status`` before calling the action.
+
+An action that leaves work running beyond its call (a ``job`` step's Job) also has an
+ending (actions/registry.py ``ENDINGS``), which the runner calls whenever an attempt ends
+without succeeding; API calls go through kube/transient.py, so that a transient fault is
+tried again within the step's timeout instead of failing the attempt.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ credentials that the author may not even be allowed to read) and RBAC objects (a
 Role or RoleBinding would grant the author whatever the operator can do). The list holds the
 kinds a maintenance workflow plausibly tunes; widening it is a security decision.
 
-A merge patch sets fields rather than adding to them, so applying it twice is the same as once.
+A merge patch sets fields rather than adding to them, so applying it twice is the same as once:
+a patch tried again after a transient API fault (kube/transient.py) is harmless.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from orchestration_engine.actions.base import ActionDeps, StepContext, StepFaile
 from orchestration_engine.api.workflow import PatchParams
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import Invalid
+from orchestration_engine.kube.transient import retrying
 
 PATCHABLE_KINDS: dict[tuple[str, str], resources.Resource] = {
     (r.api_version, r.kind): r
@@ -45,8 +47,10 @@ async def patch(deps: ActionDeps, ctx: StepContext, params: PatchParams) -> str:
     target = params.target
     resource = patchable(target.api_version, target.kind)
     try:
-        patched = await resources.patch(
-            deps.api, resource, ctx.namespace, target.name, params.patch
+        patched = await retrying(
+            lambda: resources.patch(deps.api, resource, ctx.namespace, target.name, params.patch),
+            action="patch",
+            what=f"PATCH {target.kind} {target.name}",
         )
     except Invalid as error:
         raise StepFailed(f"{target.kind} {target.name}: patch rejected: {error}") from None

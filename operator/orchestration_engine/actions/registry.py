@@ -1,4 +1,12 @@
-"""Which function runs which step action."""
+"""Which function runs which step action, and which stops what an ended step started.
+
+``end_action`` runs when a step's attempt ends without succeeding, however it ends (it
+failed or timed out, the workflow's deadline passed, an emergency halt stopped it, the
+workflow was deleted). Only actions that start something that outlives their call have an
+ending: a ``job`` step's Job runs on without the operator. The others act in one request
+(scale, patch, restart, failover: there is nothing left running to stop) or only wait
+(delay, waitHealthy); an ``http`` request already sent cannot be called back.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from orchestration_engine.actions.base import Action, ActionDeps, StepContext
 from orchestration_engine.actions.delay import delay
 from orchestration_engine.actions.failover import failback, failover
 from orchestration_engine.actions.http import http
-from orchestration_engine.actions.job import job
+from orchestration_engine.actions.job import job, stop_job
 from orchestration_engine.actions.patch import patch
 from orchestration_engine.actions.restart import restart
 from orchestration_engine.actions.scale import scale
@@ -59,5 +67,18 @@ ACTIONS: dict[StepAction, Action] = {
 }
 
 
+ENDINGS: dict[StepAction, Action] = {
+    StepAction.JOB: _taking(JobParams, stop_job),
+}
+
+
 async def run_action(deps: ActionDeps, ctx: StepContext, step: Step) -> str:
     return await ACTIONS[step.action](deps, ctx, step.typed_params())
+
+
+async def end_action(deps: ActionDeps, ctx: StepContext, step: Step) -> str | None:
+    """Stop what this attempt of ``step`` started; what was done (None: nothing to do)."""
+    ending = ENDINGS.get(step.action)
+    if ending is None:
+        return None
+    return await ending(deps, ctx, step.typed_params())

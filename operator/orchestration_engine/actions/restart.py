@@ -14,6 +14,7 @@ from orchestration_engine.actions.base import ActionDeps, StepContext, StepFaile
 from orchestration_engine.actions.scale import resolve_target
 from orchestration_engine.api.workflow import RestartParams
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.transient import retrying
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -33,8 +34,13 @@ async def restart(deps: ActionDeps, ctx: StepContext, params: RestartParams) -> 
     target = resolve_target(deps, ctx, params)
     stamp = restarted_at(ctx.started_at)
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-    patched = await resources.patch(
-        deps.api, resources.workload(target.ref), ctx.namespace, target.ref.name, patch
+    # The same value on every try: a patch tried again after a transient fault restarts once.
+    patched = await retrying(
+        lambda: resources.patch(
+            deps.api, resources.workload(target.ref), ctx.namespace, target.ref.name, patch
+        ),
+        action="restart",
+        what=f"PATCH {target.workload}",
     )
     if patched is None:
         raise StepFailed(f"{target.workload} not found in {ctx.namespace}")

@@ -1,8 +1,9 @@
 """``scale``: set a workload's replicas, named directly or through an OrchestratedService.
 
 It sets the target (never adds to the current count), so running the same attempt twice
-lands in the same place. It does not wait for the replicas to be ready: a ``waitHealthy``
-step after it does, with its own timeout.
+lands in the same place, and a request tried again after a transient API fault (429, 5xx, a
+dropped connection: kube/transient.py) is harmless. It does not wait for the replicas to be
+ready: a ``waitHealthy`` step after it does, with its own timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from orchestration_engine.actions.base import ActionDeps, StepContext, StepFaile
 from orchestration_engine.api.common import WorkloadRef
 from orchestration_engine.api.workflow import RestartParams, ScaleParams
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.transient import retrying
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,16 @@ def resolve_target(
 
 async def scale(deps: ActionDeps, ctx: StepContext, params: ScaleParams) -> str:
     target = resolve_target(deps, ctx, params)
-    patched = await resources.patch(
-        deps.api,
-        resources.workload(target.ref),
-        ctx.namespace,
-        target.ref.name,
-        {"spec": {"replicas": params.replicas}},
+    patched = await retrying(
+        lambda: resources.patch(
+            deps.api,
+            resources.workload(target.ref),
+            ctx.namespace,
+            target.ref.name,
+            {"spec": {"replicas": params.replicas}},
+        ),
+        action="scale",
+        what=f"PATCH {target.workload}",
     )
     if patched is None:
         raise StepFailed(f"{target.workload} not found in {ctx.namespace}")

@@ -46,6 +46,7 @@ from orchestration_engine.execution.record import (
     status_patch,
 )
 from orchestration_engine.execution.runner import (
+    StepEnder,
     StepRunner,
     WorkflowGone,
     WorkflowMoved,
@@ -119,7 +120,9 @@ class WorkflowController(Lifecycle):
         read: WorkflowReader | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        end_step: StepEnder | None = None,
     ) -> None:
+        self.end_step = end_step
         self.statuses = statuses
         self.read = read
         self.events = events
@@ -201,7 +204,9 @@ class WorkflowController(Lifecycle):
         self.records.pop(key, None)
         self.statuses.forget(PLURAL, *key)
         task = self._runner_tasks.pop(key, None)
-        self.runners.pop(key, None)
+        runner = self.runners.pop(key, None)
+        if runner is not None:
+            runner.workflow_deleted()  # its steps end: what they started is stopped
         if task is not None:
             task.cancel()
         cleanup = asyncio.ensure_future(self._cleanup(record))
@@ -226,6 +231,8 @@ class WorkflowController(Lifecycle):
         self._task = supervise("workflow-controller", self._loop)
 
     async def stop(self) -> None:
+        # The operator stops, the workflows do not: cancelled runners leave what their steps
+        # started running, and the next leader adopts it.
         tasks = [t for t in (self._task, *self._runner_tasks.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -397,6 +404,7 @@ class WorkflowController(Lifecycle):
             health=self.health,
             on_phase=self._announce,
             read=self.read,
+            end_step=self.end_step,
         )
         self.runners[record.key] = runner
         task = asyncio.create_task(

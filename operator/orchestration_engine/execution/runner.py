@@ -3,17 +3,27 @@
 Every change is written to ``status`` before the runner goes on, and a step's start before
 its action runs: that write is what makes a crash safe (see core/workflow_run.py). Steps of
 independent branches run as concurrent tasks; a halt, a deadline or deletion cancels them.
+
+An attempt that ends without succeeding (it failed or timed out, or a halt, the deadline or
+the workflow's deletion stopped it) stops what it started (``end_step``: a ``job`` step's
+Job is deleted) before the runner goes on, so a rollback never runs beside it. A step task
+cancelled by anything else leaves its work running: that is the operator shutting down
+(kopf cancels every task it finds at exit, the controller its runners), and the next leader
+adopts the work as the same attempt, as after a crash. Within an attempt, transient API
+faults are retried until the step's timeout (kube/transient.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from orchestration_engine import metrics
 from orchestration_engine.actions.base import StepContext, StepFailed
 from orchestration_engine.api.service import Health
 from orchestration_engine.api.workflow import (
@@ -34,6 +44,7 @@ from orchestration_engine.execution.record import (
     status_of,
     status_patch,
 )
+from orchestration_engine.kube import transient
 from orchestration_engine.kube.errors import Conflict, KubeError, NotFound
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,8 @@ log = logging.getLogger(__name__)
 # A step with no timeoutSeconds still ends: ten minutes, or a delay's length and a minute.
 DEFAULT_STEP_TIMEOUT_SECONDS = 600.0
 PERSIST_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+# How long stopping what an ended attempt started may take (transient faults retried).
+END_STEP_SECONDS = 30.0
 
 
 class StatusStore(Protocol):
@@ -58,6 +71,8 @@ class StatusStore(Protocol):
 # Reads the workflow again (None: it does not exist), after a conditional write met a 409.
 WorkflowReader = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 StepRunner = Callable[[StepContext, Step], Awaitable[str]]
+# Stops what an attempt that ended without succeeding started; what it did (None: nothing).
+StepEnder = Callable[[StepContext, Step], Awaitable[str | None]]
 PhaseListener = Callable[[WorkflowRecord, WorkflowPhase, WorkflowPhase], None]
 
 
@@ -72,6 +87,10 @@ class WorkflowMoved(Exception):
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__("status changed by another writer")
         self.body = body
+
+
+# Endings under way: the loop keeps only weak references to tasks.
+_ENDINGS: set[asyncio.Task[None]] = set()
 
 
 def step_timeout(step: Step) -> float:
@@ -97,8 +116,13 @@ class WorkflowRunner:
         on_phase: PhaseListener,
         read: WorkflowReader | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        end_step: StepEnder | None = None,
     ) -> None:
         self.record = record
+        self._end_step = end_step
+        # Step tasks this runner cancelled to end them (halt, deadline, deletion).
+        self._to_end: set[asyncio.Task[str]] = set()
+        self._deleted = False
         self.status = status
         self._plural = plural
         self._store = store
@@ -124,6 +148,11 @@ class WorkflowRunner:
             steps = self.spec.steps if stage is Stage.MAIN else self.spec.rollback
             found.extend(s.action for s in steps if s.name == name)
         return found
+
+    def workflow_deleted(self) -> None:
+        """The workflow is gone: when the runner is cancelled now, its steps' attempts end
+        (and stop what they started) rather than being left for a resume."""
+        self._deleted = True
 
     def poke(self) -> None:
         """Something outside changed (spec, halt, a service's health): decide again."""
@@ -152,7 +181,7 @@ class WorkflowRunner:
                     health=self._criteria_health(),
                 )
                 self.status = decision.status
-                await self._stop(decision.stop)
+                await self._stop(decision.stop, end=True)
                 now = self._now()
                 for launch in decision.launch:
                     self.status = workflow_run.step_started(self.status, launch, now)
@@ -167,8 +196,13 @@ class WorkflowRunner:
                 if not decision.stop:  # after a stop, decide again at once
                     await self._wait(decision.wake_at)
                 self._collect()
+        except WorkflowGone:
+            self._deleted = True
+            raise
         finally:
-            await self._stop(list(self._tasks))
+            # Anything else (a shutdown, an unexpected error: resumed on the next event as
+            # the same attempts) leaves the work running, to be adopted.
+            await self._stop(list(self._tasks), end=self._deleted)
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -198,11 +232,57 @@ class WorkflowRunner:
 
     async def _attempt(self, context: StepContext, step: Step) -> str:
         timeout = step_timeout(step)
+        window = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                return await self._run_step(context, step)
-        except TimeoutError:
-            raise StepFailed(f"timed out after {timeout:g}s") from None
+            with transient.within(timeout):
+                async with window:
+                    return await self._run_step(context, step)
+        except asyncio.CancelledError:
+            if asyncio.current_task() in self._to_end:
+                await self._end(context, step)
+            raise
+        except Exception as error:
+            await self._end(context, step)
+            if isinstance(error, TimeoutError) and window.expired():
+                raise StepFailed(f"timed out after {timeout:g}s") from None
+            raise
+
+    async def _end(self, context: StepContext, step: Step) -> None:
+        """Stop what the attempt started, and wait for that. Shielded: cancelling the step
+        again (the runner stopped meanwhile) does not stop the stopping. A fresh context, so
+        the attempt's spent ``transient.within`` does not bound it."""
+        if self._end_step is None:
+            return
+        ending = asyncio.create_task(
+            self._ending(context, step),
+            name=f"end-{self.record.key[1]}-{context.step}",
+            context=contextvars.Context(),
+        )
+        _ENDINGS.add(ending)
+        ending.add_done_callback(_ENDINGS.discard)
+        await asyncio.shield(ending)
+
+    async def _ending(self, context: StepContext, step: Step) -> None:
+        assert self._end_step is not None
+        namespace, name = self.record.key
+        try:
+            with transient.within(END_STEP_SECONDS):
+                async with asyncio.timeout(END_STEP_SECONDS):
+                    done = await self._end_step(context, step)
+        except Exception as error:
+            metrics.STEP_CLEANUPS.labels(step.action.value, "failed").inc()
+            log.warning(
+                "workflow %s/%s: step %s ended, but what attempt %d started was not stopped: %s",
+                namespace,
+                name,
+                context.step,
+                context.attempt,
+                _describe(error),
+            )
+            return
+        if done is not None:
+            metrics.STEP_CLEANUPS.labels(step.action.value, "done").inc()
+            log.info("workflow %s/%s: step %s ended: %s", namespace, name, context.step, done)
 
     def _collect(self) -> None:
         """Record every attempt that has finished."""
@@ -225,15 +305,22 @@ class WorkflowRunner:
                     self.status, self._spec_step(stage, name), stage, message, now
                 )
 
-    async def _stop(self, names: list[str]) -> None:
+    async def _stop(self, names: list[str], *, end: bool) -> None:
+        """Cancel these steps' tasks and wait for them; ``end``: their attempts end (and
+        stop what they started), else the work is left running for a resume."""
         tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
         for name in names:
             self._stage_of.pop(name, None)
         for task in tasks:
+            if end:
+                self._to_end.add(task)
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        try:
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        finally:
+            self._to_end.difference_update(tasks)
 
     async def _wait(self, wake_at: datetime | None) -> None:
         if any(t.done() for t in self._tasks.values()):

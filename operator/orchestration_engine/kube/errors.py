@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from orchestration_engine.core.retry import parse_retry_after
 
 
 class KubeError(Exception):
@@ -26,7 +30,12 @@ class Invalid(KubeError):
 class Unavailable(KubeError):
     """429 or 5xx: the server could not serve it now (throttled, restarting, etcd slow); the
     same request may pass a moment later. A kube-apiserver that has just restarted answers
-    503 for custom resources until it has installed their paths again."""
+    503 for custom resources until it has installed their paths again.
+    ``retry_after``: the seconds the server asked for in ``Retry-After``, if it did."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(status, message)
+        self.retry_after = retry_after
 
 
 class TransportError(Unavailable, ApiException):
@@ -67,5 +76,6 @@ def translate(error: ApiException) -> KubeError:
     if status == 422:
         return Invalid(status, message)
     if status in UNAVAILABLE_STATUSES:
-        return Unavailable(status, message)
+        retry_after = error.headers.get("Retry-After") if error.headers else None
+        return Unavailable(status, message, parse_retry_after(retry_after, datetime.now(UTC)))
     return KubeError(status, message)

@@ -143,15 +143,20 @@ async def delete(
     name: str,
     *,
     propagation: str = "Background",
+    uid: str | None = None,
 ) -> bool:
-    """False if it was already gone."""
+    """False if it was already gone. ``uid``: delete only that object, not a newer one that
+    took its name since it was read (Conflict then)."""
+    body: dict[str, Any] = {"propagationPolicy": propagation}
+    if uid is not None:
+        body["preconditions"] = {"uid": uid}
     try:
         await _request(
             api,
             "DELETE",
             resource.path(named=True),
             {"namespace": namespace, "name": name},
-            body={"propagationPolicy": propagation},
+            body=body,
         )
     except NotFound:
         return False

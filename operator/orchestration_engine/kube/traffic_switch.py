@@ -4,7 +4,9 @@ Traffic follows the ``failover.serviceRef`` Service's selector, so a switch is: 
 workload being switched to has replicas, then point the selector at its pods. Both writes set
 targets, so switching to where the traffic already goes moves nothing (the selector write is
 fenced and still bumps the Service's version: see ``selector_patch``). It does not wait for
-the pods to become ready; the service's health shows whether the switch helped.
+the pods to become ready; the service's health shows whether the switch helped. Because
+both writes set targets, each request is tried again after a transient API fault (429, 5xx,
+a dropped connection) within the switch's timeout (kube/transient.py).
 
 Which labels: the workload's ``spec.selector.matchLabels``, not its pod template's labels.
 The selector is immutable (apps/v1), and Kubernetes guarantees every pod of the workload has
@@ -29,6 +31,9 @@ from orchestration_engine.api.common import WorkloadRef
 from orchestration_engine.api.service import ServiceSpec
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import Conflict
+from orchestration_engine.kube.transient import retrying, within
+
+ACTION = "failover"
 
 
 class SwitchFailed(StepFailed):
@@ -62,10 +67,33 @@ def replicas_of(workload: dict[str, Any]) -> int:
     return 1 if value is None else int(value)
 
 
+async def _get(api: client.ApiClient, namespace: str, ref: WorkloadRef) -> dict[str, Any] | None:
+    return await retrying(
+        lambda: resources.get(api, resources.workload(ref), namespace, ref.name),
+        action=ACTION,
+        what=f"GET {_describe(ref)}",
+    )
+
+
+async def _patch(
+    api: client.ApiClient,
+    resource: resources.Resource,
+    namespace: str,
+    name: str,
+    body: Any,
+    **options: str,
+) -> dict[str, Any] | None:
+    return await retrying(
+        lambda: resources.patch(api, resource, namespace, name, body, **options),
+        action=ACTION,
+        what=f"PATCH {resource.kind} {name}",
+    )
+
+
 async def _read(
     api: client.ApiClient, namespace: str, ref: WorkloadRef, reason: str
 ) -> dict[str, Any]:
-    found = await resources.get(api, resources.workload(ref), namespace, ref.name)
+    found = await _get(api, namespace, ref)
     if found is None:
         raise SwitchFailed(reason, f"{_describe(ref)} not found in {namespace}")
     return found
@@ -81,7 +109,7 @@ async def _replicas_for_standby(
     """
     if primary is None:
         return 1
-    found = await resources.get(api, resources.workload(primary), namespace, primary.name)
+    found = await _get(api, namespace, primary)
     return max(1, replicas_of(found)) if found is not None else 1
 
 
@@ -96,7 +124,7 @@ async def _scale_up_if_idle(
     if replicas_of(workload) > 0:
         return ""
     replicas = await _replicas_for_standby(api, namespace, primary)
-    patched = await resources.patch(
+    patched = await _patch(
         api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}
     )
     if patched is None:
@@ -145,11 +173,15 @@ async def _point_service(
 ) -> None:
     token = uuid.uuid4().hex
     for _ in range(SELECTOR_WRITE_ATTEMPTS):
-        service = await resources.get(api, resources.SERVICE, namespace, name)
+        service = await retrying(
+            lambda: resources.get(api, resources.SERVICE, namespace, name),
+            action=ACTION,
+            what=f"GET Service {name}",
+        )
         if service is None:
             raise SwitchFailed("ServiceNotFound", f"Service {name} not found in {namespace}")
         try:
-            patched = await resources.patch(
+            patched = await _patch(
                 api,
                 resources.SERVICE,
                 namespace,
@@ -220,8 +252,9 @@ async def switch_traffic(
     missing, or the switch does not complete within ``timeout_s``.
     """
     try:
-        async with asyncio.timeout(timeout_s):
-            return await _switch(api, namespace, service_name, spec, to)
+        with within(timeout_s):
+            async with asyncio.timeout(timeout_s):
+                return await _switch(api, namespace, service_name, spec, to)
     except TimeoutError:
         raise SwitchFailed(
             "Timeout", f"switching {service_name} to {to} did not complete within {timeout_s:g}s"
