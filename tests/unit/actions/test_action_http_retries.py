@@ -102,7 +102,7 @@ async def test_a_request_may_take_the_steps_time_not_the_clients_default(
 
 
 class Store:
-    async def write_now(self, *_: Any) -> dict[str, Any]:
+    async def write_now(self, *_: Any, **__: Any) -> dict[str, Any]:
         return {"metadata": {"resourceVersion": "1"}}
 
 

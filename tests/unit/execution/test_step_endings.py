@@ -33,7 +33,13 @@ class Store:
         self.gone = False
 
     async def write_now(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
         if self.gone:
             raise NotFound(404, f"{name} not found")
@@ -299,7 +305,7 @@ class Statuses:
     def forget(self, plural: str, namespace: str, name: str) -> None:
         pass
 
-    async def write_now(self, *_: Any) -> dict[str, Any]:
+    async def write_now(self, *_: Any, **__: Any) -> dict[str, Any]:
         return {"metadata": {"resourceVersion": "1"}}
 
 
