@@ -173,3 +173,15 @@ ASYNCIO_TASKS = Gauge(
     "Tasks alive in the operator's event loop, sampled every 10 s: a count that keeps "
     "growing under a steady load is a leak",
 )
+
+WORKFLOWS_COLLECTED = Counter(
+    "eoe_workflows_collected_total",
+    "Finished OrchestrationWorkflows deleted by the operator, by why: TTLExpired "
+    "(ttlSecondsAfterFinished) or HistoryLimit (the engine's workflowRetention)",
+    ["reason"],
+)
+WORKFLOW_COLLECTION_ERRORS = Counter(
+    "eoe_workflow_collection_errors_total",
+    "Deletions of finished workflows that failed (retried on the next pass) and collection "
+    "passes that raised",
+)

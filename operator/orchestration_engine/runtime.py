@@ -33,10 +33,13 @@ from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
+from orchestration_engine.core.workflow_retention import Retention
+from orchestration_engine.execution.collector import WorkflowCollector
 from orchestration_engine.execution.controller import WorkflowController
 from orchestration_engine.execution.store_rows import WorkflowRows
 from orchestration_engine.handlers import engine, login, service, workflow, workloads
 from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.delete import delete_exact
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.objects import CustomObjects
@@ -220,6 +223,14 @@ async def operate(
         on_change=keeper.poke,
     )
     keeper.listeners.append(controller.engine_changed)
+    collector = WorkflowCollector(
+        records=lambda: controller.records.values(),
+        retention=lambda: workflow_retention(keeper),
+        delete=lambda namespace, name, uid: delete_exact(
+            api, WORKFLOW_PLURAL, namespace, name, uid
+        ),
+    )
+    keeper.listeners.append(collector.wake)
     monitor.health_listeners.append(lambda _key: controller.services_changed())
     monitor.health_listeners.append(lambda _key: keeper.poke())
     # Complete pictures before the first handler runs (see monitoring/workloads.py): the
@@ -245,6 +256,7 @@ async def operate(
         workflows=workflows,
         engine=keeper,
         controller=controller,
+        collector=collector,
     )
     await store.start()
     await statuses.start()
@@ -254,6 +266,7 @@ async def operate(
         await remote.start()
     await keeper.start()
     await controller.start()
+    await collector.start()
     await autoscaler.start()
     await optimizer.start()
     await canary.start()
@@ -282,6 +295,7 @@ async def operate(
         task_gauge.cancel()
         await canary.stop()
         await retention.stop()
+        await collector.stop()
         await controller.stop()
         await optimizer.stop()
         await autoscaler.close()
@@ -338,6 +352,15 @@ def workflow_limits(keeper: EngineKeeper, settings: OperatorSettings) -> Limits:
             parse_quantity(capacity.memory) if capacity.memory is not None else Decimal("Infinity"),
         ),
         halted=keeper.halted,
+    )
+
+
+def workflow_retention(keeper: EngineKeeper) -> Retention:
+    spec = keeper.spec.workflow_retention
+    return Retention(
+        ttl_seconds=spec.ttl_seconds_after_finished,
+        successful_limit=spec.successful_workflows_history_limit,
+        failed_limit=spec.failed_workflows_history_limit,
     )
 
 
