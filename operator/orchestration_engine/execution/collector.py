@@ -42,7 +42,7 @@ PERIOD_SECONDS = 60.0
 MIN_PASS_INTERVAL_SECONDS = 1.0
 # A TTL's pass is scheduled a little after it runs out, never a moment before.
 REQUEUE_MARGIN_SECONDS = 0.25
-DELETE_CONCURRENCY = 4
+DELETE_CONCURRENCY = 8
 BATCH = 500  # deletions per pass; the next pass follows at once
 ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
