@@ -355,7 +355,11 @@ def workflow_limits(keeper: EngineKeeper, settings: OperatorSettings) -> Limits:
     )
 
 
-def workflow_retention(keeper: EngineKeeper) -> Retention:
+def workflow_retention(keeper: EngineKeeper) -> Retention | None:
+    """None while the engine's spec is unknown or unreadable: no workflow is deleted on
+    defaults that the real spec may raise."""
+    if not keeper.exists or keeper.spec_problems:
+        return None
     spec = keeper.spec.workflow_retention
     return Retention(
         ttl_seconds=spec.ttl_seconds_after_finished,

@@ -9,7 +9,11 @@ from test_finished_workflows import finished
 from test_workflow_controller import T0, Harness, body, delay, succeed
 
 from orchestration_engine.core.workflow_retention import Retention
-from orchestration_engine.execution.collector import PERIOD_SECONDS, WorkflowCollector
+from orchestration_engine.execution.collector import (
+    PERIOD_SECONDS,
+    UNKNOWN_RETENTION_SECONDS,
+    WorkflowCollector,
+)
 from orchestration_engine.kube.errors import Unavailable
 
 
@@ -40,7 +44,7 @@ class Deleter:
         return True
 
 
-def collector(harness: Harness, deleter: Deleter, retention: Retention, now: Any) -> Any:
+def collector(harness: Harness, deleter: Deleter, retention: Retention | None, now: Any) -> Any:
     return WorkflowCollector(
         records=lambda: harness.controller.records.values(),
         retention=lambda: retention,
@@ -136,3 +140,12 @@ async def test_the_loop_wakes_on_demand_and_survives_errors() -> None:
         await harness.until(lambda: ("ns", "wf") not in harness.controller.records, timeout=5)
     finally:
         await c.stop()
+
+
+async def test_nothing_is_deleted_while_the_engines_retention_is_unknown() -> None:
+    harness = Harness(succeed)
+    harness.create(stamped("wf", 0, ttlSecondsAfterFinished=0))
+    deleter = Deleter(harness)
+    c = collector(harness, deleter, None, T0 + timedelta(hours=1))
+    assert await c.collect_once() == UNKNOWN_RETENTION_SECONDS
+    assert deleter.calls == []
