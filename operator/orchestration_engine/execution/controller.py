@@ -142,7 +142,9 @@ class WorkflowController(Lifecycle):
         if key not in self.runners and rv >= record.resource_version:
             # Events can arrive after our own newer write; an older status must not win.
             record.resource_version = rv
+            finished = record.finished
             record.status = record.status_of(body)
+            changed = changed or finished != record.finished  # a status reset by hand
         if changed:
             runner = self.runners.get(key)
             if runner is not None:
