@@ -143,13 +143,26 @@ def workflow(name: str, **spec: Any) -> dict[str, Any]:
 
 
 def set_retention(custom: Any, retention: dict[str, Any]) -> None:
-    custom.patch_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "orchestrationengines",
-        "default",
-        {"spec": {"workflowRetention": retention}},
-    )
+    """The engine's spec.workflowRetention; the engine created if no operator has yet."""
+    from kubernetes.client import ApiException
+
+    spec = {"spec": {"workflowRetention": retention}}
+    try:
+        custom.patch_cluster_custom_object(GROUP, VERSION, "orchestrationengines", "default", spec)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        custom.create_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "orchestrationengines",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "OrchestrationEngine",
+                "metadata": {"name": "default"},
+                **spec,
+            },
+        )
 
 
 def measure_churn(kubeconfig: Path, api: Any, results: RetentionResults, total: int) -> None:
