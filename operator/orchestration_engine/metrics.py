@@ -233,3 +233,14 @@ PROBER_REFERENCE_CHECKS = Counter(
     "(pass, fail, error: the check itself raised)",
     ["result"],
 )
+WORKFLOWS_COLLECTED = Counter(
+    "eoe_workflows_collected_total",
+    "Finished OrchestrationWorkflows deleted by the operator, by why: TTLExpired "
+    "(ttlSecondsAfterFinished) or HistoryLimit (the engine's workflowRetention)",
+    ["reason"],
+)
+WORKFLOW_COLLECTION_ERRORS = Counter(
+    "eoe_workflow_collection_errors_total",
+    "Deletions of finished workflows that failed (retried on the next pass) and collection "
+    "passes that raised",
+)

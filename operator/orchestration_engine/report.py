@@ -245,6 +245,10 @@ def assemble(
             "failed_workflows": phases["Failed"] + phases["RolledBack"],
             "by_phase": dict(phases),
         }
+        if store is not None:
+            # The cluster shows what still exists; finished workflows may have been deleted
+            # (ttlSecondsAfterFinished, history limits), and the store counts them all.
+            workflow_summary["history_by_status"] = dict(store.workflow_counts)
     else:
         counts = store.workflow_counts if store else {}
         workflow_summary = {"total_workflows": sum(counts.values()), "by_phase": dict(counts)}

@@ -35,11 +35,14 @@ from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
 from orchestration_engine.core.prober_health import ProberPolicy
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
+from orchestration_engine.core.workflow_retention import Retention
+from orchestration_engine.execution.collector import WorkflowCollector
 from orchestration_engine.execution.controller import WorkflowController
 from orchestration_engine.execution.store_rows import WorkflowRows
 from orchestration_engine.handlers import engine, login, service, workflow, workloads
 from orchestration_engine.handlers.relist import Kind, Relister, api_lister
 from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.delete import delete_exact
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.objects import CustomObjects
@@ -242,6 +245,14 @@ async def operate(
         end_step=lambda context, step: end_action(deps, context, step),
     )
     keeper.listeners.append(controller.engine_changed)
+    collector = WorkflowCollector(
+        records=lambda: controller.records.values(),
+        retention=lambda: workflow_retention(keeper),
+        delete=lambda namespace, name, uid: delete_exact(
+            api, WORKFLOW_PLURAL, namespace, name, uid
+        ),
+    )
+    keeper.listeners.append(collector.wake)
     monitor.health_listeners.append(lambda _key: controller.services_changed())
     monitor.health_listeners.append(lambda _key: keeper.poke())
     # Complete pictures before the first handler runs (see monitoring/workloads.py): the
@@ -267,6 +278,7 @@ async def operate(
         workflows=workflows,
         engine=keeper,
         controller=controller,
+        collector=collector,
     )
     relist = Relister(
         relisted_kinds(memo),
@@ -283,6 +295,7 @@ async def operate(
     await keeper.start()
     await prober_watch.start()
     await controller.start()
+    await collector.start()
     await autoscaler.start()
     await optimizer.start()
     await canary.start()
@@ -315,6 +328,7 @@ async def operate(
         await canary.stop()
         await relist.stop()
         await retention.stop()
+        await collector.stop()
         await controller.stop()
         await optimizer.stop()
         await autoscaler.close()
@@ -406,6 +420,19 @@ def workflow_limits(keeper: EngineKeeper, settings: OperatorSettings) -> Limits:
             parse_quantity(capacity.memory) if capacity.memory is not None else Decimal("Infinity"),
         ),
         halted=keeper.halted,
+    )
+
+
+def workflow_retention(keeper: EngineKeeper) -> Retention | None:
+    """None while the engine's spec is unknown or unreadable: no workflow is deleted on
+    defaults that the real spec may raise."""
+    if not keeper.exists or keeper.spec_problems:
+        return None
+    spec = keeper.spec.workflow_retention
+    return Retention(
+        ttl_seconds=spec.ttl_seconds_after_finished,
+        successful_limit=spec.successful_workflows_history_limit,
+        failed_limit=spec.failed_workflows_history_limit,
     )
 
 

@@ -4,12 +4,14 @@ Environment: BENCH_RUNS (5: latency figures are the medians of this many runs, e
 against its floors in the same run), BENCH_SERVICE_SIZES (default "200,1000,2000"; empty:
 skip), BENCH_WINDOW_SECONDS (30, each of the BENCH_RUNS windows per size), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
 BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip),
-BENCH_OPTIMIZER (1; 0: skip).
+BENCH_OPTIMIZER (1; 0: skip), BENCH_RETENTION (1; 0: skip; BENCH_RETENTION_WORKFLOWS and
+BENCH_RETENTION_FINISHED size it, see bench_retention).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
 election's takeover (bench_takeover), failover time (bench_failover), the metrics store
 (bench_store), anomaly detection
 (bench_anomaly), predictive against reactive scaling (bench_scaling, simulated), the
-resource optimiser's solvers (bench_optimizer).
+resource optimiser's solvers (bench_optimizer), finished workflows collected and start-up
+among them (bench_retention).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_anomaly
 import bench_failover
 import bench_optimizer
+import bench_retention
 import bench_scaling
 import bench_services
 import bench_store
@@ -69,6 +72,15 @@ def main() -> int:
             if os.environ.get("BENCH_FAILOVER", "1") == "1"
             else None
         )
+    retention = None
+    if os.environ.get("BENCH_RETENTION", "1") == "1":
+        # A control plane of its own: 50,000 workflows created and deleted, then 20,000 kept.
+        with LocalControlPlane() as control_plane:
+            api = config.new_client_from_config(
+                config_file=str(control_plane.kubeconfig), persist_config=False
+            )
+            apply_crds(api)
+            retention = bench_retention.run(control_plane.kubeconfig, api)
     store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
     anomaly = bench_anomaly.run() if os.environ.get("BENCH_ANOMALY", "1") != "0" else None
     scaling = bench_scaling.run() if os.environ.get("BENCH_SCALING", "1") != "0" else None
@@ -89,6 +101,7 @@ def main() -> int:
         bench_workflows.markdown(workflows) if workflows else "",
         bench_takeover.markdown(takeover) if takeover else "",
         bench_failover.markdown(failover) if failover else "",
+        bench_retention.markdown(retention) if retention else "",
         bench_store.markdown(store) if store else "",
         bench_anomaly.markdown(anomaly) if anomaly else "",
         bench_scaling.markdown(scaling) if scaling else "",

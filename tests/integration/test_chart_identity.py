@@ -82,6 +82,7 @@ SCENARIOS = {
     "autoscaling",
     "workflow",
     "cleanup",
+    "retention",
     "notification",
     "lease",
 }
@@ -599,6 +600,37 @@ def test_deleting_the_workflow_deletes_its_jobs(leading: OperatorProcess, api: A
         what="the workflow's Jobs deleted",
     )
     passed.add("cleanup")
+
+
+def test_a_finished_workflow_past_its_ttl_is_deleted(leading: OperatorProcess, api: Any) -> None:
+    from kubernetes.client import ApiException
+
+    name = "short-lived"
+    api.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        WORK_NAMESPACE,
+        "orchestrationworkflows",
+        workflow(
+            name,
+            [{"name": "a", "action": "delay", "params": {"seconds": 0}}],
+            ttlSecondsAfterFinished=0,
+        ),
+    )
+
+    def gone() -> bool:
+        try:
+            api.custom.get_namespaced_custom_object(
+                GROUP, VERSION, WORK_NAMESPACE, "orchestrationworkflows", name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, what="the finished workflow deleted by the operator (its TTL is 0)")
+    passed.add("retention")
 
 
 def test_the_halt_notification_reads_its_token_from_the_named_secret(

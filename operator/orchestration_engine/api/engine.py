@@ -9,10 +9,13 @@ from pydantic import ConfigDict, Field
 
 from orchestration_engine.api.base import Model, StatusModel
 from orchestration_engine.api.common import Conditions, ObjectName, ResourceAmounts
+from orchestration_engine.api.workflow import MAX_TTL_SECONDS
 
 KIND = "OrchestrationEngine"
 PLURAL = "orchestrationengines"
 SINGLETON_NAME = "default"
+DEFAULT_HISTORY_LIMIT = 100
+MAX_HISTORY_LIMIT = 100_000
 
 
 class OptimizationStrategy(StrEnum):
@@ -48,6 +51,23 @@ class Thresholds(Model):
     resource_percent: float = Field(default=95, gt=0, le=100)
     failed_services_percent: float = Field(default=50, gt=0, le=100)
     failed_workflows_percent: float = Field(default=30, gt=0, le=100)
+
+
+class WorkflowRetention(Model):
+    """How long finished workflows stay in the cluster (docs/workflows.md, "Retention").
+
+    The store keeps every workflow's history whatever is deleted here.
+    """
+
+    # Unset: no workflow is deleted for its age (a workflow's own field still applies).
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
+    # Per namespace, as a CronJob's history limits: the newest that many of each outcome stay.
+    successful_workflows_history_limit: int = Field(
+        default=DEFAULT_HISTORY_LIMIT, ge=0, le=MAX_HISTORY_LIMIT
+    )
+    failed_workflows_history_limit: int = Field(
+        default=DEFAULT_HISTORY_LIMIT, ge=0, le=MAX_HISTORY_LIMIT
+    )
 
 
 class SecretKeyRef(Model):
@@ -93,6 +113,9 @@ class EngineSpec(Model):
     halt_reason: str | None = Field(default=None, max_length=1024)
     thresholds: Thresholds = Field(default_factory=Thresholds, json_schema_extra={"default": {}})
     notification: Notification | None = None
+    workflow_retention: WorkflowRetention = Field(
+        default_factory=WorkflowRetention, json_schema_extra={"default": {}}
+    )
 
 
 class ServiceCounts(StatusModel):

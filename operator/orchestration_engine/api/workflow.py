@@ -22,6 +22,7 @@ KIND = "OrchestrationWorkflow"
 PLURAL = "orchestrationworkflows"
 MAX_STEPS = 64
 MAX_STEP_DEPENDENCIES = 32
+MAX_TTL_SECONDS = 2**31 - 1  # a Job's ttlSecondsAfterFinished is an int32 too
 
 
 class WorkflowType(StrEnum):
@@ -276,6 +277,9 @@ class WorkflowSpec(Model):
     resources: ResourceAmounts | None = None
     deadline_seconds: int | None = Field(default=None, ge=1)
     suspend: bool = False
+    # Seconds after the workflow finished until the operator deletes it (as a Job's field of
+    # the same name); unset: the engine's workflowRetention.ttlSecondsAfterFinished.
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=MAX_TTL_SECONDS)
     steps: list[Step] = Field(
         min_length=1,
         max_length=MAX_STEPS,

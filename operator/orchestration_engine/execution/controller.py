@@ -171,7 +171,9 @@ class WorkflowController(Lifecycle):
         if key not in self.runners and rv >= record.resource_version:
             # Events can arrive after our own newer write; an older status must not win.
             record.resource_version = rv
-            record.status = WorkflowRecord.from_body(body).status
+            finished = record.finished
+            record.status = record.status_of(body)
+            changed = changed or finished != record.finished  # a status reset by hand
         if changed:
             runner = self.runners.get(key)
             if runner is not None:
@@ -268,6 +270,9 @@ class WorkflowController(Lifecycle):
             if key in self.runners:
                 continue
             phase = record.status.phase
+            if phase in TERMINAL_PHASES:
+                record.compact()  # what a finished one needs, nothing more (record.py)
+                continue
             if record.problems is not None and phase not in RUNNING_PHASES:
                 if phase in TERMINAL_PHASES:
                     continue

@@ -11,11 +11,17 @@ from pydantic import ValidationError
 
 from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION, Condition
-from orchestration_engine.api.workflow import KIND, WorkflowSpec, WorkflowStatus
+from orchestration_engine.api.workflow import (
+    KIND,
+    MAX_TTL_SECONDS,
+    WorkflowSpec,
+    WorkflowStatus,
+)
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import step_graph
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Key, Resources
+from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.kube.events import ObjectRef
 
 # Top-level status fields the operator clears by writing null (a merge patch keeps what it
@@ -79,22 +85,60 @@ class WorkflowRecord:
     written_at: float = 0.0
     # What the controller's last write said (phase, wait, problems, generation).
     signature: tuple[Any, ...] | None = None
+    # spec.ttlSecondsAfterFinished, kept when the spec is dropped (see compact()).
+    ttl_seconds_after_finished: int | None = None
+    # Compacted: finished, and only what scheduling, the halt's window and retention read.
+    finished: bool = False
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkflowRecord:
         meta = body.get("metadata", {})
-        spec, problems = spec_problems(body.get("spec") or {})
+        raw_spec = body.get("spec") or {}
+        raw_status = body.get("status") or {}
+        status = _finished_status(raw_status) or _parse_status(raw_status)
         created = meta.get("creationTimestamp")
-        return cls(
+        record = cls(
             key=(str(meta.get("namespace", "")), str(meta.get("name", ""))),
             uid=str(meta.get("uid", "")),
             generation=meta.get("generation"),
             created=_parse_time(created) if created else datetime.now(UTC),
-            spec=spec,
-            problems=problems,
-            status=_parse_status(body.get("status") or {}),
+            spec=None,
+            problems=None,
+            status=status,
             resource_version=resource_version(body),
+            ttl_seconds_after_finished=ttl_of(raw_spec),
         )
+        if status.phase in TERMINAL_PHASES:
+            # Finished: its spec is never read again, so it is not even parsed (a restart
+            # lists every finished workflow; this keeps that listing cheap).
+            record.compact()
+        else:
+            record.spec, record.problems = spec_problems(raw_spec)
+        return record
+
+    def compact(self) -> None:
+        """Drop what only an unfinished workflow needs: the spec, the steps' status, the
+        conditions and the last write (5,000 finished workflows held 104 MB before, 7 MB
+        after, measured in-process)."""
+        if self.finished:
+            return
+        self.finished = True
+        self.spec, self.problems = None, None
+        self.written, self.signature = None, None
+        self.status = _compact_status(self.status)
+
+    def status_of(self, body: Mapping[str, Any]) -> WorkflowStatus:
+        """The status an event shows, compacted if this workflow is finished."""
+        raw = body.get("status") or {}
+        if not self.finished:
+            return _parse_status(raw)
+        status = _finished_status(raw) or _parse_status(raw)
+        if status.phase in TERMINAL_PHASES:
+            return status
+        # Put back to an unfinished phase by hand: judged afresh, spec and all.
+        self.finished = False
+        self.spec, self.problems = spec_problems(body.get("spec") or {})
+        return status
 
     def update_spec(self, body: Mapping[str, Any]) -> bool:
         """True if the generation moved (the spec changed)."""
@@ -102,6 +146,9 @@ class WorkflowRecord:
         if generation == self.generation:
             return False
         self.generation = generation
+        self.ttl_seconds_after_finished = ttl_of(body.get("spec") or {})
+        if self.finished:
+            return True  # only its TTL can matter now
         spec, problems = spec_problems(body.get("spec") or {})
         if spec is not None or self.spec is None:
             self.spec, self.problems = spec, problems
@@ -128,6 +175,38 @@ class WorkflowRecord:
 def status_of(body: Mapping[str, Any]) -> WorkflowStatus:
     """The status an object holds, as the operator reads it."""
     return _parse_status(body.get("status") or {})
+
+
+def ttl_of(spec: Mapping[str, Any]) -> int | None:
+    """``spec.ttlSecondsAfterFinished`` read without parsing the rest of the spec; anything
+    the schema would not have let through counts as unset."""
+    value = spec.get("ttlSecondsAfterFinished")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TTL_SECONDS:
+        return value
+    return None
+
+
+_FINISHED_FIELDS = ("phase", "startedAt", "finishedAt", "reason", "observedGeneration")
+_TERMINAL_VALUES = frozenset(p.value for p in TERMINAL_PHASES)
+
+
+def _finished_status(raw: Mapping[str, Any]) -> WorkflowStatus | None:
+    """A finished workflow's compact status read from the few fields it keeps (its steps
+    and conditions are not even validated); None if the status is not a finished one."""
+    if raw.get("phase") not in _TERMINAL_VALUES:
+        return None
+    try:
+        return WorkflowStatus.model_validate({k: raw[k] for k in _FINISHED_FIELDS if k in raw})
+    except ValidationError:
+        return None
+
+
+def _compact_status(status: WorkflowStatus) -> WorkflowStatus:
+    compact = WorkflowStatus()
+    compact.phase, compact.reason = status.phase, status.reason
+    compact.started_at, compact.finished_at = status.started_at, status.finished_at
+    compact.observed_generation = status.observed_generation
+    return compact
 
 
 def _parse_time(text: str) -> datetime:

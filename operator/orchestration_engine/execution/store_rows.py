@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
-from orchestration_engine.api.workflow import KIND
+from orchestration_engine.api.workflow import KIND, StepStatus, WorkflowStatus
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import step_graph
+from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.execution.record import WorkflowRecord
+
+STEP_MESSAGE_CHARS = 1000
 
 
 class RowSink(Protocol):
@@ -51,6 +55,37 @@ class WorkflowRows:
                 "name": record.key[1],
                 "reason": status.phase.value,
                 "message": (status.message or status.phase.value)[:4000],
-                "data": {"phase": status.phase.value, "reason": status.reason},
+                "data": {"phase": status.phase.value, "reason": status.reason}
+                | (finished_history(status) if status.phase in TERMINAL_PHASES else {}),
             },
         )
+
+
+def finished_history(status: WorkflowStatus) -> dict[str, Any]:
+    """What a finished workflow's status says, kept in its last ``events`` row: the cluster
+    may delete the workflow (ttlSecondsAfterFinished, history limits), the store keeps this."""
+
+    def steps(items: list[StepStatus]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.name,
+                "phase": s.phase.value,
+                "attempts": s.attempts,
+                "startedAt": iso(s.started_at),
+                "finishedAt": iso(s.finished_at),
+                "message": (s.message or "")[:STEP_MESSAGE_CHARS],
+            }
+            for s in items
+        ]
+
+    return {
+        "startedAt": iso(status.started_at),
+        "finishedAt": iso(status.finished_at),
+        "progress": status.progress,
+        "steps": steps(status.steps),
+        "rollbackSteps": steps(status.rollback_steps),
+    }
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

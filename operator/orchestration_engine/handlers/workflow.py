@@ -13,7 +13,10 @@ import kopf
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.workflow import PLURAL
+from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.logs import reconciling
+
+FINISHED = frozenset(p.value for p in TERMINAL_PHASES)
 
 
 async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -21,6 +24,8 @@ async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
     event_type = event.get("type")
     memo.workflows.observe(event_type, event["object"])
     memo.controller.observe(event_type, event["object"])
+    if (event["object"].get("status") or {}).get("phase") in FINISHED:
+        memo.collector.wake()  # its retention may now delete it, or an older one
 
 
 def register(registry: kopf.OperatorRegistry) -> None:

@@ -138,3 +138,11 @@ def test_cluster_alone_computes_scores() -> None:
     overview = report["orchestration_report"]["orchestration_overview"]
     assert overview["overall_health_score"] == 100.0
     assert report["orchestration_report"]["source"] == "cluster"
+
+
+def test_the_store_counts_workflows_the_cluster_no_longer_has() -> None:
+    cluster = ClusterView(services=[], workflows=[{"status": {"phase": "Succeeded"}}], engine=None)
+    store = StoreView(workflow_counts={"Succeeded": 250, "Failed": 3})
+    summary = assemble(cluster, store, NOW)["orchestration_report"]["workflow_summary"]
+    assert summary["total_workflows"] == 1
+    assert summary["history_by_status"] == {"Succeeded": 250, "Failed": 3}
