@@ -173,3 +173,11 @@ ASYNCIO_TASKS = Gauge(
     "Tasks alive in the operator's event loop, sampled every 10 s: a count that keeps "
     "growing under a steady load is a leak",
 )
+
+# One object's evaluation raised (a runner, a scheduling pass's reading of it, a service's
+# check round): that object is set aside and retried with backoff, the others go on.
+OBJECT_ERRORS = Counter(
+    "eoe_object_errors_total",
+    "Evaluations of one object that raised; the object was set aside, the others went on",
+    ["kind", "where"],
+)
