@@ -31,7 +31,7 @@ from orchestration_engine.api.workflow import (
     WorkflowSpec,
     WorkflowStatus,
 )
-from orchestration_engine.core import scaling
+from orchestration_engine.core import health, scaling
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Limits, Resources, schedule
 from orchestration_engine.core.workflow_run import (
@@ -333,3 +333,31 @@ def test_scaling_never_raises_on_any_signal(
     )
     decision = scaling.decide(current, signals, [], 0.0, policy)
     assert bounds[0] <= decision.desired <= bounds[1] or decision.desired == current
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+@given(
+    thresholds=st.tuples(edge_ints(1, 1000), edge_ints(1, 1000)),
+    warning=st.one_of(st.none(), st.floats(min_value=5e-324, max_value=3_600_000)),
+    outcomes=st.lists(
+        st.tuples(st.booleans(), st.one_of(st.none(), FLOATS), times(), st.text(max_size=50)),
+        max_size=30,
+    ),
+    replicas=st.one_of(st.none(), st.tuples(edge_ints(0, 10000), edge_ints(0, 10000))),
+)
+@settings(max_examples=200)
+def test_health_never_raises_on_any_check_outcome(
+    thresholds: tuple[int, int],
+    warning: float | None,
+    outcomes: list[tuple[bool, float | None, datetime, str]],
+    replicas: tuple[int, int] | None,
+) -> None:
+    policy = health.HealthPolicy(thresholds[0], thresholds[1], warning)
+    state = health.HealthState()
+    if replicas is not None:
+        state = health.with_replicas(state, health.Replicas(*replicas), policy)
+    for ok, latency, at, message in outcomes:
+        state = health.record_check(state, health.CheckOutcome(ok, latency, at, message), policy)
+        assert health.explain(state, policy)
