@@ -33,6 +33,7 @@ from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.api.workflow import KIND as WORKFLOW_KIND
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
 from orchestration_engine.core import admission
+from orchestration_engine.nesting import allow_api_server_nesting
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,9 @@ async def _reload_on_change(context: ssl.SSLContext, cert_dir: Path) -> None:
 @contextlib.asynccontextmanager
 async def serving(port: int, cert_dir: Path, api: client.ApiClient) -> AsyncIterator[None]:
     """Serve the webhook on all interfaces (the API server calls the pod's address)."""
+    # A standby serves reviews without the operator's start-up: read objects as deep as the
+    # API server stores them here too (nesting.py).
+    allow_api_server_nesting()
     context = _tls(cert_dir)
     neighbourhood = Neighbourhood(api)
 
