@@ -215,6 +215,19 @@ BAD_WORKFLOWS = [
         'spec.resources.cpu: Invalid value: "9e9999999999"',
     ),
     (
+        # At the limits (64 steps, each naming 32 steps that do not exist): the rule and its
+        # messageExpression stay within the API server's runtime cost budget.
+        [delay(f"s{i}", dependsOn=[f"g{i}-{j}" for j in range(32)]) for i in range(64)],
+        {},
+        "a step's dependsOn names a step that does not exist: step 's0'",
+    ),
+    (
+        [delay(f"s{i}", dependsOn=[f"g{i}-{j}" for j in range(32)]) for i in range(32)],
+        {},
+        "a step's dependsOn names a step that does not exist: step 's0' dependsOn 'g0-0'",
+    ),
+    ([delay("a") for _ in range(64)], {}, "step names must be unique: a repeated"),
+    (
         [delay(f"s{i}") for i in range(10_000)],
         {},
         "spec.steps: Too many: 10000: must have at most 64 items",
