@@ -25,6 +25,7 @@ import aiohttp.web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import KIND as ENGINE_KIND
 from orchestration_engine.api.service import KIND as SERVICE_KIND
@@ -32,6 +33,7 @@ from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.api.workflow import KIND as WORKFLOW_KIND
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
 from orchestration_engine.core import admission
+from orchestration_engine.nesting import allow_api_server_nesting
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ async def review(body: dict[str, Any], neighbourhood: Neighbourhood) -> dict[str
     spec = obj.get("spec") or {}
     warnings: list[str] = []
     if kind == ENGINE_KIND:
-        verdict = admission.review_engine(name, spec)
+        verdict = _guarded(admission.review_engine, kind, name, spec)
     elif kind in (SERVICE_KIND, WORKFLOW_KIND):
         try:
             neighbours = await neighbourhood(namespace, workflows=kind == WORKFLOW_KIND)
@@ -82,10 +84,10 @@ async def review(body: dict[str, Any], neighbourhood: Neighbourhood) -> dict[str
             warnings.append(
                 "references to other objects were not checked (the API server could not be read)"
             )
-        if kind == SERVICE_KIND:
-            verdict = admission.review_service(name, spec, neighbours or admission.Neighbours())
-        else:
-            verdict = admission.review_workflow(name, spec, neighbours or admission.Neighbours())
+        review_kind = (
+            admission.review_service if kind == SERVICE_KIND else admission.review_workflow
+        )
+        verdict = _guarded(review_kind, kind, name, spec, neighbours or admission.Neighbours())
         if neighbours is None:
             # Without the neighbours every reference looks missing: say nothing about them.
             verdict = admission.Verdict(verdict.allowed, verdict.message)
@@ -97,6 +99,21 @@ async def review(body: dict[str, Any], neighbourhood: Neighbourhood) -> dict[str
     if verdict.warnings or warnings:
         response["warnings"] = [*verdict.warnings, *warnings]
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+def _guarded(review_kind: Any, kind: str, name: str, *args: Any) -> admission.Verdict:
+    """One object the review cannot handle is refused with the reason, by name: it never
+    turns into a 500 (which the API server reports as a failed webhook call, saying nothing)."""
+    try:
+        return review_kind(name, *args)  # type: ignore[no-any-return]
+    except Exception as error:
+        metrics.OBJECT_ERRORS.labels(kind, "admission").inc()
+        log.warning("admission: could not review %s %s: %r", kind, name, error)
+        return admission.Verdict(
+            False,
+            f"the admission webhook could not review this object: {type(error).__name__}"
+            f": {str(error)[:500]}",
+        )
 
 
 def _tls(cert_dir: Path) -> ssl.SSLContext:
@@ -128,6 +145,9 @@ async def _reload_on_change(context: ssl.SSLContext, cert_dir: Path) -> None:
 @contextlib.asynccontextmanager
 async def serving(port: int, cert_dir: Path, api: client.ApiClient) -> AsyncIterator[None]:
     """Serve the webhook on all interfaces (the API server calls the pod's address)."""
+    # A standby serves reviews without the operator's start-up: read objects as deep as the
+    # API server stores them here too (nesting.py).
+    allow_api_server_nesting()
     context = _tls(cert_dir)
     neighbourhood = Neighbourhood(api)
 

@@ -244,3 +244,10 @@ WORKFLOW_COLLECTION_ERRORS = Counter(
     "Deletions of finished workflows that failed (retried on the next pass) and collection "
     "passes that raised",
 )
+# One object's evaluation raised (a runner, a scheduling pass's reading of it, a service's
+# check round): that object is set aside and retried with backoff, the others go on.
+OBJECT_ERRORS = Counter(
+    "eoe_object_errors_total",
+    "Evaluations of one object that raised; the object was set aside, the others went on",
+    ["kind", "where"],
+)

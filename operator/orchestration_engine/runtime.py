@@ -62,6 +62,7 @@ from orchestration_engine.monitoring.store_sink import StoreSink
 from orchestration_engine.monitoring.watch_canary import WatchCanary
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
 from orchestration_engine.monitoring.workloads import DiscoveredServices, WorkloadCache
+from orchestration_engine.nesting import allow_api_server_nesting
 from orchestration_engine.probes.http import HttpProber
 from orchestration_engine.probes.remote import RemoteProbeScheduler
 from orchestration_engine.probes.routing import RoutingScheduler
@@ -122,6 +123,7 @@ async def operate(
 ) -> None:
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     tune_garbage_collector()
+    allow_api_server_nesting()
     if settings.metrics_port:
         # A daemon thread: scrapes never wait on the event loop, and it dies with the process.
         prometheus_client.start_http_server(settings.metrics_port)

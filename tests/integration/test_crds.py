@@ -119,7 +119,7 @@ BAD_SERVICES = [
     ({"healthCheck": {"failureThreshold": 0}}, "spec.healthCheck.failureThreshold"),
     (
         {"healthCheck": {"http": {"url": "not a url"}}},
-        "url must be an absolute http:// or https:// URL",
+        "url must be an absolute http:// or https:// URL, not not a url",
     ),
     (
         {"healthCheck": {"http": {"url": "ftp://x/y"}}},
@@ -133,12 +133,38 @@ BAD_SERVICES = [
         {"healthCheck": {"periodSeconds": 5, "timeoutSeconds": 10}},
         "timeoutSeconds must not exceed periodSeconds",
     ),
-    ({"scaling": {"minReplicas": 5, "maxReplicas": 2}}, "minReplicas must not exceed maxReplicas"),
+    (
+        {"scaling": {"minReplicas": 5, "maxReplicas": 2}},
+        "minReplicas must not exceed maxReplicas",
+    ),
     ({"priority": "URGENT"}, 'spec.priority: Unsupported value: "URGENT"'),
     ({"serviceType": "mainframe"}, "spec.serviceType"),
-    ({"dependsOn": ["svc"]}, "an OrchestratedService cannot depend on itself"),
+    ({"dependsOn": ["svc"]}, "an OrchestratedService cannot depend on itself: svc"),
     ({"dependsOn": ["a", "a"]}, "spec.dependsOn[1]: Duplicate value"),
     ({"resources": {"cpu": "lots"}}, "spec.resources.cpu"),
+    # Bounds (docs/decisions.md): what the grammar lets through but the operator cannot use.
+    (
+        {"resources": {"cpu": "9e9999999999"}},
+        'spec.resources.cpu: Invalid value: "9e9999999999": spec.resources.cpu in body '
+        "should match",
+    ),
+    ({"resources": {"cpu": "9e99"}}, "cpu 9e99 is more than 1M"),
+    ({"resources": {"cpu": 2**63 - 1}}, "cpu 9223372036854775807 is more than 1M"),
+    ({"resources": {"cpu": "1000001"}}, "cpu 1000001 is more than 1M"),
+    ({"resources": {"memory": "2Ei"}}, "memory 2Ei is more than 1Ei"),
+    (
+        {"healthCheck": {"warningLatencyMs": 1e308}},
+        "spec.healthCheck.warningLatencyMs in body should be less than or equal to 3.6e+06",
+    ),
+    (
+        {
+            "scaling": {
+                "maxReplicas": 2,
+                "prometheus": {"url": "http://p", "query": "q", "target": 1e-300},
+            }
+        },
+        "spec.scaling.prometheus.target in body should be greater than or equal to 1e-06",
+    ),
     ({"workloadRef": {"kind": "Pod", "name": "x"}}, "spec.workloadRef.kind"),
 ]
 
@@ -151,23 +177,61 @@ def test_bad_services_are_rejected_by_the_server(
 
 
 BAD_WORKFLOWS = [
-    ([delay("a"), delay("a")], {}, "step names must be unique"),
-    ([delay("a", dependsOn=["ghost"])], {}, "a step's dependsOn names a step that does not exist"),
+    ([delay("a"), delay("a")], {}, "step names must be unique: a repeated"),
+    (
+        [delay("z"), delay("a", dependsOn=["z", "ghost"]), delay("b", dependsOn=["x"])],
+        {},
+        # The first offender is named.
+        "a step's dependsOn names a step that does not exist: step 'a' dependsOn 'ghost'",
+    ),
     (
         [{"name": "a", "action": "teleport"}],
         {},
         'spec.steps[0].action: Unsupported value: "teleport"',
     ),
-    ([{"name": "a", "action": "job", "params": {}}], {}, "a job step needs params.template"),
+    (
+        [{"name": "a", "action": "job", "params": {}}],
+        {},
+        "step 'a': a job step needs params.template",
+    ),
     ([delay("a", retries=-1)], {}, "spec.steps[0].retries"),
     (
         [{"name": "a", "action": "scale", "params": {"service": "x"}}],
         {},
-        "a scale step needs params.replicas",
+        "step 'a': a scale step needs params.replicas",
     ),
     ([], {}, "spec.steps"),
     ([delay("a")], {"priority": "SOON"}, "spec.priority"),
-    ([delay("a")], {"dependsOn": ["wf"]}, "an OrchestrationWorkflow cannot depend on itself"),
+    ([delay("a")], {"dependsOn": ["wf"]}, "an OrchestrationWorkflow cannot depend on itself: wf"),
+    (
+        [delay("a")],
+        {"deadlineSeconds": 2**63 - 1},
+        "spec.deadlineSeconds: Invalid value: 9223372036854775807: spec.deadlineSeconds in body "
+        "should be less than or equal to 31536000",
+    ),
+    (
+        [delay("a")],
+        {"resources": {"cpu": "9e9999999999"}},
+        'spec.resources.cpu: Invalid value: "9e9999999999"',
+    ),
+    (
+        # At the limits (64 steps, each naming 32 steps that do not exist): the rule and its
+        # messageExpression stay within the API server's runtime cost budget.
+        [delay(f"s{i}", dependsOn=[f"g{i}-{j}" for j in range(32)]) for i in range(64)],
+        {},
+        "a step's dependsOn names a step that does not exist: step 's0'",
+    ),
+    (
+        [delay(f"s{i}", dependsOn=[f"g{i}-{j}" for j in range(32)]) for i in range(32)],
+        {},
+        "a step's dependsOn names a step that does not exist: step 's0' dependsOn 'g0-0'",
+    ),
+    ([delay("a") for _ in range(64)], {}, "step names must be unique: a repeated"),
+    (
+        [delay(f"s{i}") for i in range(10_000)],
+        {},
+        "spec.steps: Too many: 10000: must have at most 64 items",
+    ),
     ([delay("Bad_Name")], {}, "spec.steps[0].name"),
 ]
 
@@ -188,7 +252,7 @@ def test_engine_must_be_named_default(custom: Any) -> None:
         "metadata": {"name": "other"},
         "spec": {},
     }
-    assert "must be named 'default'" in rejection(custom, "", body)
+    assert "must be named 'default', not 'other'" in rejection(custom, "", body)
 
 
 def test_unknown_fields_are_pruned_not_stored(custom: Any, namespace: str) -> None:

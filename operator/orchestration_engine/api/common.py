@@ -7,9 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from orchestration_engine.api.base import Model, StatusModel
+from orchestration_engine.api.bounds import MAX_CPU, MAX_MEMORY, quantity_at_most, quantity_schema
 
 GROUP = "orchestration.eoe.dev"
 VERSION = "v1alpha1"
@@ -19,8 +20,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # RFC 1123 subdomain: Deployment, Service and OrchestratedService names.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# The Kubernetes quantity grammar (resource.Quantity), e.g. 500m, 2, 1.5Gi, 1e3.
-QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]+))?$"
+# The Kubernetes quantity grammar (resource.Quantity), e.g. 500m, 2, 1.5Gi, 1e3, with the
+# exponent held to two digits: every amount under the bounds (api/bounds.py) is written so,
+# and the API server's own isQuantity() on `9e9999999999` runs past its request timeout (504).
+QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]{1,2}))?$"
 
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 
@@ -32,18 +35,22 @@ def _number_to_quantity(value: object) -> object:
     return value
 
 
-Quantity = Annotated[
+# A quantity as core/v1 ResourceRequirements takes it, bounded: the API server checks the
+# bound with CEL's quantity library, the model again (docs/decisions.md, "Bounds").
+CpuQuantity = Annotated[
     str,
     BeforeValidator(_number_to_quantity),
     Field(pattern=QUANTITY, max_length=64),
+    AfterValidator(quantity_at_most(MAX_CPU, "cpu")),
     # int-or-string, as in core/v1 ResourceRequirements, so `cpu: 2` passes the API server.
-    WithJsonSchema(
-        {
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "pattern": QUANTITY,
-        }
-    ),
+    WithJsonSchema(quantity_schema(QUANTITY, MAX_CPU, "cpu")),
+]
+MemoryQuantity = Annotated[
+    str,
+    BeforeValidator(_number_to_quantity),
+    Field(pattern=QUANTITY, max_length=64),
+    AfterValidator(quantity_at_most(MAX_MEMORY, "memory")),
+    WithJsonSchema(quantity_schema(QUANTITY, MAX_MEMORY, "memory")),
 ]
 
 
@@ -108,8 +115,8 @@ class LocalObjectRef(Model):
 class ResourceAmounts(Model):
     """CPU and memory as Kubernetes quantities (``500m``, ``2``, ``256Mi``)."""
 
-    cpu: Quantity | None = None
-    memory: Quantity | None = None
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
 
 
 def is_dns_label(name: str) -> bool:

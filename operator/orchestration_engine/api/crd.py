@@ -188,6 +188,7 @@ def _no_self_dependency(kind: str) -> dict[str, str]:
     return cel(
         "!has(self.spec.dependsOn) || !(self.metadata.name in self.spec.dependsOn)",
         f"an {kind} cannot depend on itself",
+        messageExpression=f"'an {kind} cannot depend on itself: ' + self.metadata.name",
     )
 
 
@@ -245,6 +246,10 @@ KINDS: list[KindDefinition] = [
                 f"self.metadata.name == '{engine.SINGLETON_NAME}'",
                 "the OrchestrationEngine is a singleton and must be named "
                 f"'{engine.SINGLETON_NAME}'",
+                messageExpression=(
+                    '"the OrchestrationEngine is a singleton and must be named '
+                    f"'{engine.SINGLETON_NAME}', not '\" + self.metadata.name + \"'\""
+                ),
             )
         ],
         spec_defaulted=True,

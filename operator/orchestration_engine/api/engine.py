@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from orchestration_engine.api.base import Model, StatusModel
+from orchestration_engine.api.bounds import MAX_SECONDS
 from orchestration_engine.api.common import Conditions, ObjectName, ResourceAmounts
 from orchestration_engine.api.workflow import MAX_TTL_SECONDS
 
@@ -107,7 +108,7 @@ class EngineSpec(Model):
     predictive_scaling: bool = True
     real_time_monitoring: bool = True
     emergency_halt_enabled: bool = True
-    max_orchestration_duration_seconds: int = Field(default=86400, ge=1)
+    max_orchestration_duration_seconds: int = Field(default=86400, ge=1, le=MAX_SECONDS)
     halt: bool = False
     # Why a manual halt was asked for; `orchestration-engine halt --reason` sets it.
     halt_reason: str | None = Field(default=None, max_length=1024)

@@ -19,5 +19,13 @@ def describe(error: ValidationError, root: str = "spec") -> list[str]:
     lines = []
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch":
+            # The pattern alone does not say what was written; the value does.
+            message += f", not {_shown(item.get('input'))}"
         lines.append(f"{field_path(item['loc'], root)}: {message}")
     return lines
+
+
+def _shown(value: object, limit: int = 100) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from orchestration_engine.api.base import Model, StatusModel, cel, validations
+from orchestration_engine.api.bounds import MAX_LATENCY_MS
 from orchestration_engine.api.common import (
     Conditions,
     LocalObjectRef,
@@ -60,6 +61,7 @@ def _http_url() -> Any:
             cel(
                 "isURL(self) && (self.startsWith('http://') || self.startsWith('https://'))",
                 "url must be an absolute http:// or https:// URL",
+                messageExpression="'url must be an absolute http:// or https:// URL, not ' + self",
             )
         ),
     )
@@ -100,6 +102,8 @@ class HealthCheck(Model):
             ),
             cel(
                 "self.timeoutSeconds <= self.periodSeconds",
+                # No messageExpression: the API server estimates string(int) as unbounded
+                # and refuses the CRD; the message names both fields already.
                 "timeoutSeconds must not exceed periodSeconds",
             ),
         )
@@ -112,7 +116,7 @@ class HealthCheck(Model):
     failure_threshold: int = Field(default=3, ge=1, le=1000)
     success_threshold: int = Field(default=1, ge=1, le=1000)
     # Unset: latency never makes a passing service WARNING.
-    warning_latency_ms: float | None = Field(default=None, gt=0)
+    warning_latency_ms: float | None = Field(default=None, gt=0, le=MAX_LATENCY_MS)
 
     @model_validator(mode="after")
     def _one_probe(self) -> HealthCheck:
@@ -141,7 +145,8 @@ class PrometheusScaling(Model):
 
     url: str = _http_url()
     query: str = Field(min_length=1, max_length=4096)
-    target: float = Field(gt=0)
+    # Bounded below too: a load of 1e308 over a target of 1e-300 is no replica count.
+    target: float = Field(ge=1e-6, le=1e15)
 
     _url = field_validator("url")(_absolute_http_url)
 
@@ -158,7 +163,7 @@ class Scaling(Model):
 
     min_replicas: int = Field(default=1, ge=0, le=10000)
     max_replicas: int = Field(ge=1, le=10000)
-    target_latency_ms: float | None = Field(default=None, gt=0)
+    target_latency_ms: float | None = Field(default=None, gt=0, le=MAX_LATENCY_MS)
     scale_up_stabilization_seconds: int = Field(default=0, ge=0, le=3600)
     scale_down_stabilization_seconds: int = Field(default=300, ge=0, le=3600)
     predictive: bool = False
@@ -173,7 +178,7 @@ class Scaling(Model):
 
 class Sla(Model):
     availability_percent: float = Field(default=99.9, gt=0, le=100)
-    latency_ms: float | None = Field(default=None, gt=0)
+    latency_ms: float | None = Field(default=None, gt=0, le=MAX_LATENCY_MS)
 
 
 class ServiceSpec(Model):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestration_engine.api.base import Model, StatusModel, cel, validations
+from orchestration_engine.api.bounds import (
+    MAX_EXPECTED_STATUS,
+    MAX_HEADER_VALUE_LENGTH,
+    MAX_HEADERS,
+    MAX_SECONDS,
+    MAX_SERVICES,
+)
 from orchestration_engine.api.common import (
     DNS_LABEL,
     Conditions,
@@ -95,7 +102,7 @@ class ServiceParams(Model):
 
 
 class WaitHealthyParams(Model):
-    services: list[ObjectName] = Field(min_length=1)
+    services: list[ObjectName] = Field(min_length=1, max_length=MAX_SERVICES)
 
 
 class HttpMethod(StrEnum):
@@ -107,12 +114,18 @@ class HttpMethod(StrEnum):
     HEAD = "HEAD"
 
 
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+HeaderValue = Annotated[str, Field(max_length=MAX_HEADER_VALUE_LENGTH)]
+
+
 class HttpParams(Model):
     url: str = Field(max_length=2048, pattern=r"^https?://[^\s/]+")
     method: HttpMethod = HttpMethod.GET
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, HeaderValue] = Field(default_factory=dict, max_length=MAX_HEADERS)
     body: str | dict[str, Any] | list[Any] | None = None
-    expected_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    expected_status: list[HttpStatus] = Field(
+        default_factory=lambda: [200], min_length=1, max_length=MAX_EXPECTED_STATUS
+    )
 
 
 class JobParams(Model):
@@ -127,8 +140,8 @@ class JobParams(Model):
 
 
 class PatchTarget(Model):
-    api_version: str = Field(min_length=1)
-    kind: str = Field(min_length=1)
+    api_version: str = Field(min_length=1, max_length=253)
+    kind: str = Field(min_length=1, max_length=63)
     name: ObjectName
 
 
@@ -162,46 +175,51 @@ class StepParams(Model):
     service: ObjectName | None = None
     workload_ref: WorkloadRef | None = None
     replicas: int | None = Field(default=None, ge=0, le=10000)
-    services: list[ObjectName] | None = None
+    services: list[ObjectName] | None = Field(default=None, max_length=MAX_SERVICES)
     url: str | None = Field(default=None, max_length=2048)
     method: HttpMethod | None = None
-    headers: dict[str, str] | None = None
+    headers: dict[str, HeaderValue] | None = Field(default=None, max_length=MAX_HEADERS)
     body: str | dict[str, Any] | list[Any] | None = None
-    expected_status: list[int] | None = None
+    expected_status: list[HttpStatus] | None = Field(default=None, max_length=MAX_EXPECTED_STATUS)
     template: dict[str, Any] | None = None
     target: PatchTarget | None = None
     patch: dict[str, Any] | None = None
     seconds: float | None = Field(default=None, ge=0, le=86400)
 
 
+def _step_rule(rule: str, message: str) -> dict[str, str]:
+    """A rule on one step whose message names the step."""
+    return cel(rule, message, messageExpression=f'"step \'" + self.name + "\': {message}"')
+
+
 # Server-side checks that a step has the params its action needs; PARAMS_BY_ACTION is the
 # full check.
 _PARAM_RULES = [
-    cel(
+    _step_rule(
         "self.action != 'job' || has(self.params.template)",
         "a job step needs params.template (a batch/v1 Job spec)",
     ),
-    cel(
+    _step_rule(
         "self.action != 'scale' || (has(self.params.replicas))",
         "a scale step needs params.replicas",
     ),
-    cel(
+    _step_rule(
         "self.action != 'http' || (has(self.params.url))",
         "an http step needs params.url",
     ),
-    cel(
+    _step_rule(
         "self.action != 'delay' || (has(self.params.seconds))",
         "a delay step needs params.seconds",
     ),
-    cel(
+    _step_rule(
         "self.action != 'waitHealthy' || (has(self.params.services))",
         "a waitHealthy step needs params.services",
     ),
-    cel(
+    _step_rule(
         "self.action != 'patch' || (has(self.params.target) && has(self.params.patch))",
         "a patch step needs params.target and params.patch",
     ),
-    cel(
+    _step_rule(
         "!(self.action in ['failover', 'failback']) || (has(self.params.service))",
         "a failover or failback step needs params.service",
     ),
@@ -214,7 +232,7 @@ class Step(Model):
     name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
     action: StepAction
     params: StepParams = Field(default_factory=StepParams)
-    depends_on: list[str] = Field(
+    depends_on: list[Annotated[str, Field(max_length=63)]] = Field(
         default_factory=list,
         max_length=MAX_STEP_DEPENDENCIES,
         json_schema_extra={"x-kubernetes-list-type": "set"},
@@ -240,11 +258,34 @@ class Step(Model):
 
 
 def _unique_names_rule(what: str) -> dict[str, str]:
-    return cel("self.all(s, self.exists_one(t, t.name == s.name))", f"{what} names must be unique")
+    return cel(
+        "self.all(s, self.exists_one(t, t.name == s.name))",
+        f"{what} names must be unique",
+        # Names the first name written twice. Names are taken before filtering: the API
+        # server's cost estimate of a filtered Step (whose params are free-form) is beyond the
+        # messageExpression budget, and so is join(); hence the first offender only.
+        messageExpression=(
+            f'"{what} names must be unique: " + '
+            'self.map(s, s.name).filter(n, !self.exists_one(t, t.name == n))[0] + " repeated"'
+        ),
+    )
 
 
 class SuccessCriteria(Model):
     services_healthy: list[ObjectName] = Field(default_factory=list, max_length=64)
+
+
+def _first_missing(*, with_dependency: bool) -> str:
+    """CEL: "step 'b' dependsOn 'ghost'" (or "step 'b'") for the first step whose dependsOn
+    names something that is not a step."""
+    missing = "!self.steps.exists(t, t.name == d)"
+    named = '"step \'" + s.name + "\'"'
+    if with_dependency:
+        named += f' + " dependsOn \'" + s.dependsOn.filter(d, {missing})[0] + "\'"'
+    return (
+        f"self.steps.map(s, has(s.dependsOn) && s.dependsOn.exists(d, {missing}) ? "
+        f'{named} : "").filter(x, x != "")[0]'
+    )
 
 
 class WorkflowSpec(Model):
@@ -254,6 +295,17 @@ class WorkflowSpec(Model):
                 "self.steps.all(s, !has(s.dependsOn) || "
                 "s.dependsOn.all(d, self.steps.exists(t, t.name == d)))",
                 "a step's dependsOn names a step that does not exist",
+                # The first offending step and the first name it depends on that is not a
+                # step (join() and filtered Steps are beyond the messageExpression budget).
+                # Over 32 steps, the step only: naming the dependency too costs twice the
+                # rule, and at 64 steps of 32 missing names that exceeds the API server's
+                # runtime budget, which then answers with the expression's text instead.
+                messageExpression=(
+                    '"a step\'s dependsOn names a step that does not exist: " + '
+                    "(size(self.steps) <= 32 ? "
+                    f"{_first_missing(with_dependency=True)} : "
+                    f"{_first_missing(with_dependency=False)})"
+                ),
             ),
             # What ran must stay what the status describes (a Job's template is immutable
             # for the same reason): a changed plan is a new workflow.
@@ -273,9 +325,9 @@ class WorkflowSpec(Model):
     depends_on: list[ObjectName] = Field(
         default_factory=list, max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}
     )
-    estimated_duration_seconds: int | None = Field(default=None, ge=0)
+    estimated_duration_seconds: int | None = Field(default=None, ge=0, le=MAX_SECONDS)
     resources: ResourceAmounts | None = None
-    deadline_seconds: int | None = Field(default=None, ge=1)
+    deadline_seconds: int | None = Field(default=None, ge=1, le=MAX_SECONDS)
     suspend: bool = False
     # Seconds after the workflow finished until the operator deletes it (as a Job's field of
     # the same name); unset: the engine's workflowRetention.ttlSecondsAfterFinished.

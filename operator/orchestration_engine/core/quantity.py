@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 _SUFFIXES: dict[str, Decimal] = {
     "": Decimal(1),
@@ -27,7 +27,8 @@ _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
-    """Raises ValueError for text that is not a quantity."""
+    """Raises ValueError, and only ValueError, for text that is not a quantity or is beyond
+    what a Decimal holds (``9e9999999999``: its product overflows)."""
     if isinstance(value, int | float):
         return Decimal(str(value))
     match = _QUANTITY.match(value.strip())
@@ -38,7 +39,13 @@ def parse_quantity(value: str | int | float) -> Decimal:
         number = Decimal(match.group(1))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a Kubernetes quantity") from None
-    return number * _SUFFIXES[match.group(2)]
+    try:
+        amount = number * _SUFFIXES[match.group(2)]
+    except DecimalException:
+        raise ValueError(f"{value!r} is too large a quantity") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite quantity")
+    return amount
 
 
 def format_quantity(value: Decimal, *, binary: bool = False) -> str:

@@ -110,6 +110,18 @@ def percentile(values: Iterable[float], percent: int = P95) -> float | None:
     return ordered[rank - 1]
 
 
+# No signal asks for more than this: a count far beyond any maxReplicas (10,000), and an int
+# for whatever a signal says (an infinite load, a target of 5e-324 ms).
+MAX_WANTED = 1_000_000
+
+
+def replicas_for(demand: float) -> int | None:
+    """``ceil(demand)`` as a replica count in [0, MAX_WANTED]; None for NaN (no signal)."""
+    if math.isnan(demand):
+        return None
+    return math.ceil(min(max(demand, 0.0), float(MAX_WANTED)))
+
+
 def latency_demand(current: int, p95_ms: float, target_ms: float) -> float:
     """Replicas that would bring the p95 to the target, reading latency as proportional to
     the load each replica carries (the model the bench and the forecast share)."""
@@ -122,7 +134,7 @@ def _latency(current: int, signals: Signals, policy: ScalingPolicy) -> tuple[int
     assert target is not None
     assert p95 is not None
     if p95 > target:
-        wanted = max(current + 1, math.ceil(latency_demand(current, p95, target)))
+        wanted = max(current + 1, replicas_for(latency_demand(current, p95, target)) or 0)
         return (
             wanted,
             Reason.LATENCY_HIGH,
@@ -149,9 +161,14 @@ def recommend(current: int, signals: Signals, policy: ScalingPolicy) -> tuple[in
             candidates.append(_latency(current, signals, policy))
         else:
             candidates.append((current, Reason.NOT_ENOUGH_SAMPLES, "waiting for latency samples"))
-    if policy.external_target is not None and signals.external_value is not None:
+    external = (
+        replicas_for(max(0.0, signals.external_value) / policy.external_target)
+        if policy.external_target is not None and signals.external_value is not None
+        else None
+    )
+    if external is not None and signals.external_value is not None:
         value = max(0.0, signals.external_value)
-        wanted = math.ceil(value / policy.external_target)
+        wanted = external
         candidates.append(
             (
                 wanted,
@@ -159,8 +176,13 @@ def recommend(current: int, signals: Signals, policy: ScalingPolicy) -> tuple[in
                 f"external metric {value:g} at {policy.external_target:g} per replica",
             )
         )
-    if signals.forecast_demand is not None:
-        wanted = math.ceil(max(0.0, signals.forecast_demand) * policy.forecast_headroom)
+    forecast = (
+        replicas_for(max(0.0, signals.forecast_demand) * policy.forecast_headroom)
+        if signals.forecast_demand is not None
+        else None
+    )
+    if forecast is not None and signals.forecast_demand is not None:
+        wanted = forecast
         # At the current count it still counts: it holds the count against the latency's
         # one-fewer, which would otherwise scale in and the next round's forecast back out.
         if wanted >= current:

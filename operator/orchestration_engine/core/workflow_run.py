@@ -114,11 +114,21 @@ def progress(status: WorkflowStatus) -> float:
     return round(100.0 * finished / len(status.steps), 1)
 
 
+def later(start: datetime, seconds: float) -> datetime | None:
+    """``start`` plus ``seconds``, or None where that is beyond what a datetime holds: a
+    deadline the schema bounds, but an older CRD may have stored 2^63 - 1, and a status
+    edited by hand may say year 9999. Past the end of time means never."""
+    try:
+        return start + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+
+
 def _ready_at(step: StepStatus) -> datetime | None:
     """When a Pending step that failed before may try again (None: at once)."""
     if step.attempts == 0 or step.finished_at is None:
         return None
-    return step.finished_at + timedelta(seconds=backoff_seconds(step.attempts))
+    return later(step.finished_at, backoff_seconds(step.attempts))
 
 
 def decide(
@@ -151,7 +161,7 @@ def _decide_main(
 ) -> Decision:
     steps = {s.name: s for s in status.steps}
     deadline = (
-        status.started_at + timedelta(seconds=spec.deadline_seconds)
+        later(status.started_at, spec.deadline_seconds)
         if spec.deadline_seconds and status.started_at
         else None
     )

@@ -34,7 +34,14 @@ from orchestration_engine.api.workflow import (
 )
 from orchestration_engine.core import dag, workflow_run
 from orchestration_engine.core.halt import WORKFLOW_WINDOW_SECONDS
-from orchestration_engine.core.scheduler import Key, Limits, Resources, Wait, schedule
+from orchestration_engine.core.scheduler import (
+    Candidate,
+    Key,
+    Limits,
+    Resources,
+    Wait,
+    schedule,
+)
 from orchestration_engine.core.workflow_conditions import workflow_conditions
 from orchestration_engine.core.workflow_facts import WorkflowFacts
 from orchestration_engine.core.workflow_run import RUNNING_PHASES, TERMINAL_PHASES
@@ -70,6 +77,10 @@ GONE_UIDS_KEPT = 10_000
 WAITING_PHASES = frozenset(
     {WorkflowPhase.PENDING, WorkflowPhase.QUEUED, WorkflowPhase.HALTED, WorkflowPhase.SUSPENDED}
 )
+# A runner that raised is started again after these delays (then every minute): the error is
+# most likely the object's own (a value the core cannot handle), and restarting at once spun
+# thousands of times a second. The workflow keeps its phase; its message and an Event say why.
+RUNNER_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 WARNING_PHASES = frozenset(
     {
         WorkflowPhase.FAILED,
@@ -144,6 +155,8 @@ class WorkflowController(Lifecycle):
         self._halted = False
         self._gone: OrderedDict[str, None] = OrderedDict()
         self.admissions = 0
+        # Workflows whose runner raised: (failures in a row, monotonic time of the next try).
+        self._runner_failures: dict[Key, tuple[int, float]] = {}
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -204,6 +217,7 @@ class WorkflowController(Lifecycle):
         while len(self._gone) > GONE_UIDS_KEPT:
             self._gone.popitem(last=False)
         self.records.pop(key, None)
+        self._runner_failures.pop(key, None)
         self.statuses.forget(PLURAL, *key)
         task = self._runner_tasks.pop(key, None)
         runner = self.runners.pop(key, None)
@@ -269,6 +283,8 @@ class WorkflowController(Lifecycle):
         for key, record in self.records.items():
             if key in self.runners:
                 continue
+            if not self._runner_due(key):
+                continue  # its runner raised: started again after the backoff
             phase = record.status.phase
             if phase in TERMINAL_PHASES:
                 record.compact()  # what a finished one needs, nothing more (record.py)
@@ -292,10 +308,12 @@ class WorkflowController(Lifecycle):
                         now,
                     )
                 continue
-            candidates.append(record.candidate())
+            candidate = self._candidate(record, now)
+            if candidate is not None:
+                candidates.append(candidate)
 
         running = {
-            key: record.candidate().resources
+            key: self._resources(record)
             for key, record in self.records.items()
             if key in self.runners and record.spec is not None
         }
@@ -335,6 +353,58 @@ class WorkflowController(Lifecycle):
             sum(1 for w in plan.waiting.values() if w.position is not None)
         )
 
+    # --- one object's problem stays that object's ---------------------------------------
+
+    def _candidate(self, record: WorkflowRecord, now: datetime) -> Candidate | None:
+        """The workflow as the scheduler reads it; one that cannot be read is shown Stalled
+        (InvalidSpec) instead of failing the pass for every workflow."""
+        try:
+            return record.candidate()
+        except Exception as error:
+            metrics.OBJECT_ERRORS.labels("OrchestrationWorkflow", "schedule").inc()
+            log.warning("workflow %s/%s cannot be scheduled: %s", *record.key, error)
+            problem = f"the operator cannot schedule this spec: {_describe(error)}"
+            self._write_waiting(record, WorkflowPhase.PENDING, None, now, problem)
+            return None
+
+    def _resources(self, record: WorkflowRecord) -> Resources:
+        try:
+            return record.candidate().resources
+        except Exception:
+            return Resources()
+
+    def _runner_due(self, key: Key) -> bool:
+        failed = self._runner_failures.get(key)
+        if failed is None or self._monotonic() >= failed[1]:
+            return True
+        self._next_refresh = min(self._next_refresh or failed[1], failed[1])
+        return False
+
+    def _runner_failed(self, runner: WorkflowRunner, error: Exception) -> None:
+        """Count it, say it on the object (message, Ready's message, a Warning Event), and
+        start the runner again only after a backoff."""
+        record = runner.record
+        key = record.key
+        count = self._runner_failures.get(key, (0, 0.0))[0] + 1
+        delay = RUNNER_RETRY_SECONDS[min(count, len(RUNNER_RETRY_SECONDS)) - 1]
+        self._runner_failures[key] = (count, self._monotonic() + delay)
+        metrics.OBJECT_ERRORS.labels("OrchestrationWorkflow", "runner").inc()
+        message = (
+            f"the operator failed on this workflow ({_describe(error)}); retrying in {delay:g}s"
+        )
+        if count == 1:
+            log.exception("workflow %s/%s: runner failed; retried in %gs", *key, delay)
+        else:
+            log.warning("workflow %s/%s: runner failed again (%d in a row): %s", *key, count, error)
+        self.events.record(record.ref(), "Warning", "RunnerFailed", message)
+        status = record.status.model_copy(deep=True)
+        status.message = message
+        status.conditions = as_conditions(
+            workflow_conditions(status, record.generation, self._now())
+        )
+        record.status = status
+        self.statuses.submit(PLURAL, *key, status_patch(status))
+
     # --- writes for workflows without a runner -------------------------------------------
 
     def _write_waiting(
@@ -362,6 +432,9 @@ class WorkflowController(Lifecycle):
                 # Only the position moved, and it was written a moment ago.
                 self._next_refresh = min(self._next_refresh or due, due)
                 return
+        announce_problem = problems is not None and (
+            record.signature is None or record.signature[2] != problems
+        )
         record.signature = signature
         status = record.status.model_copy(deep=True)
         status.phase = phase
@@ -388,6 +461,9 @@ class WorkflowController(Lifecycle):
         record.written, record.written_at = body, self._monotonic()
         record.status = status
         self.statuses.submit(PLURAL, *record.key, body)
+        if announce_problem and problems is not None:
+            # Stalled is a condition; the Event says it where `kubectl describe` looks.
+            self.events.record(record.ref(), "Warning", "InvalidSpec", problems[:1024])
         if phase != old_phase:
             self._announce(record, old_phase, phase)
 
@@ -433,14 +509,16 @@ class WorkflowController(Lifecycle):
         try:
             final = await runner.run(written=written)
             runner.record.status = final
+            self._runner_failures.pop(key, None)
         except WorkflowGone:
             gone = True
         except WorkflowMoved as error:
             moved = error.body
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("workflow %s/%s: runner failed; it resumes on the next event", *key)
+        except Exception as error:
+            if self.runners.get(key) is runner:
+                self._runner_failed(runner, error)
         finally:
             if self.runners.get(key) is runner:
                 del self.runners[key]
@@ -507,6 +585,11 @@ class WorkflowController(Lifecycle):
             (r.candidate().resources for k, r in self.records.items() if k in self.runners),
             Resources(),
         )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _dependency_graphs(records: Mapping[Key, WorkflowRecord]) -> dict[str, dict[str, list[str]]]:

@@ -361,7 +361,16 @@ class ServiceMonitor:
         if entry is not None and entry.uid != uid:
             self.remove(key)
             entry = None
-        self._upsert(key, uid, generation, body.get("spec") or {}, body.get("status") or {}, entry)
+        spec, status = body.get("spec") or {}, body.get("status") or {}
+        try:
+            self._upsert(key, uid, generation, spec, status, entry)
+        except Exception as error:
+            # One service the monitor cannot take in is shown Stalled (InvalidSpec) with the
+            # error, unchecked; the others are unaffected (docs/fmea.md, "Absurd but valid").
+            metrics.OBJECT_ERRORS.labels(KIND, "monitor").inc()
+            log.warning("service %s/%s cannot be monitored: %r", *key, error)
+            problem = f"the operator cannot monitor this spec: {type(error).__name__}: {error}"
+            self._upsert(key, uid, generation, spec, status, self.entries.get(key), problem)
 
     def remove(self, key: Key) -> None:
         entry = self.entries.pop(key, None)
@@ -450,12 +459,17 @@ class ServiceMonitor:
         raw_spec: Mapping[str, Any],
         status: Mapping[str, Any],
         entry: ServiceEntry | None,
+        failure: str | None = None,
     ) -> None:
+        """``failure``: why an earlier attempt raised; the service is then taken in without
+        its spec, as a spec the model refuses is."""
         try:
             spec: ServiceSpec | None = ServiceSpec.model_validate(raw_spec)
             problems: tuple[str, ...] = ()
         except ValidationError as error:
             spec, problems = None, tuple(errors.describe(error))
+        if failure is not None:
+            spec, problems = None, (failure[:1024],)
         policy = _policy(spec)
         if entry is None:
             entry = ServiceEntry(
