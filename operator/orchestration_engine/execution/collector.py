@@ -34,6 +34,7 @@ from orchestration_engine.core.workflow_retention import (
 )
 from orchestration_engine.execution.record import WorkflowRecord
 from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class WorkflowCollector(Lifecycle):
         self._wakeup.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="workflow-collector")
+        self._task = supervise("workflow-collector", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -316,11 +316,17 @@ class WorkflowRunner:
                 self._to_end.add(task)
             task.cancel()
         try:
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # asyncio.wait, not ``await task`` under a suppress: the wait may last as long as
+            # an ending (up to END_STEP_SECONDS), and a cancellation of the runner itself
+            # (its workflow deleted, the operator stopping) must reach it, not be swallowed
+            # with the step's own CancelledError.
+            if tasks:
+                await asyncio.wait(tasks)
         finally:
             self._to_end.difference_update(tasks)
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the stopped attempt's outcome is moot
 
     async def _wait(self, wake_at: datetime | None) -> None:
         if any(t.done() for t in self._tasks.values()):
@@ -369,7 +375,10 @@ class WorkflowRunner:
                 except Conflict:
                     if not fenced:
                         raise
-                    await self._after_conflict(namespace, name)
+                    landed = await self._after_conflict(namespace, name, body)
+                    if landed is not None:
+                        stored = landed
+                        break
                     continue  # the same write, conditional on the version just read
             except NotFound as missing:
                 # Gone, unless a read finds it still there as itself (a 404 of the path, not
@@ -405,12 +414,23 @@ class WorkflowRunner:
             return True  # cannot tell now: the next write asks again
         return found is not None and (found.get("metadata") or {}).get("uid") == self.record.uid
 
-    async def _after_conflict(self, namespace: str, name: str) -> None:
+    async def _after_conflict(
+        self, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """The object moved since the version this runner read: read it again and decide
-        (core/status_fence.py). Returns to retry the write; raises to stop the runner."""
+        (core/status_fence.py). Returns None to retry the write, or the object when it
+        already holds ``body`` (an earlier send of this very write landed but its answer was
+        lost, so its resend met the version it had itself moved); raises to stop the
+        runner."""
         assert self._read is not None
         found = await self._read(namespace, name)
         meta = (found or {}).get("metadata", {})
+        if (
+            found is not None
+            and meta.get("uid") == self.record.uid
+            and status_patch(status_of(found)) == body
+        ):
+            return found
         verdict = after_conflict(
             self.record.uid,
             self._believed,
@@ -429,6 +449,7 @@ class WorkflowRunner:
             )
             raise WorkflowMoved(found)
         self._version = version_number(meta.get("resourceVersion"))
+        return None
 
 
 def _describe(error: BaseException) -> str:

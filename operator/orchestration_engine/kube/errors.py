@@ -33,6 +33,10 @@ class Unavailable(KubeError):
     503 for custom resources until it has installed their paths again.
     ``retry_after``: the seconds the server asked for in ``Retry-After``, if it did."""
 
+    # A class default too: TransportError (no answer, so no header) does not run this
+    # __init__, and every reader of ``retry_after`` must still find it.
+    retry_after: float | None = None
+
     def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(status, message)
         self.retry_after = retry_after

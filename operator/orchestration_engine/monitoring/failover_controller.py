@@ -14,6 +14,7 @@ repeated after a crash lands in the same place.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -157,12 +158,18 @@ class FailoverController:
             track.timer = None
         if verdict.wake_at is not None:
             delay = max(0.0, verdict.wake_at - now) + 0.01
-            track.timer = asyncio.get_running_loop().call_later(delay, self._evaluate, key)
+            # A fresh context: a workflow step's ``transient.within`` deadline (this may run
+            # from a failover step's record_failover) must not bound later switches.
+            track.timer = asyncio.get_running_loop().call_later(
+                delay, self._evaluate, key, context=contextvars.Context()
+            )
         if verdict.switch_to is not None:
             track.task = self._start(key, self._switch(key, verdict.switch_to), "switch")
 
     def _start(self, key: Key, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(work, name=f"failover-{what}-{key[1]}")
+        task = asyncio.create_task(
+            work, name=f"failover-{what}-{key[1]}", context=contextvars.Context()
+        )
         task.add_done_callback(lambda _t: self._done(key))
         return task
 

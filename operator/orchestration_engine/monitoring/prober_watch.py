@@ -30,6 +30,7 @@ from orchestration_engine.core.prober_health import (
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.tcp import check_tcp
+from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class ProberWatch(Lifecycle):
 
     async def start(self) -> None:
         if self._reference is not None:
-            self._task = asyncio.create_task(self._loop(), name="prober-reference")
+            self._task = supervise("prober-reference", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -456,3 +456,36 @@ async def test_a_404_of_an_object_still_there_is_retried_not_taken_for_deletion(
     assert missing == 0
     assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
     assert harness.cleaned == []
+
+
+async def test_a_write_that_landed_but_lost_its_answer_is_not_taken_for_another_writer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The write reaches the server, its answer does not (a timeout): the resend, fenced by
+    the version read before, meets a 409 of the runner's own making. Reading the object shows
+    it holds this very write, so the runner goes on; it is not "moved by another writer"."""
+    gated = Gated()
+    harness = Harness(gated)
+    real = harness.server.write_now
+    lost = 1
+
+    async def answer_lost(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal lost
+        stored = await real(*args, **kwargs)
+        if lost and gated.release.is_set():
+            lost -= 1
+            raise TimeoutError("no answer")
+        return stored
+
+    harness.server.write_now = answer_lost  # type: ignore[method-assign]
+    await harness.controller.start()
+    try:
+        harness.create(body("wf", [delay("a"), delay("b", dependsOn=["a"])]))
+        await harness.until(lambda: len(gated.runs) == 1)
+        gated.release.set()
+        await harness.until(lambda: harness.status("wf").get("phase") == "Succeeded")
+    finally:
+        await harness.controller.stop()
+    assert lost == 0
+    assert gated.runs == [("uid-wf", "a"), ("uid-wf", "b")]
+    assert "changed by another writer" not in caplog.text

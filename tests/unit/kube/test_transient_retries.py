@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from orchestration_engine.kube.errors import Invalid, NotFound, Unavailable
+from orchestration_engine.kube.errors import Invalid, NotFound, TransportError, Unavailable
 from orchestration_engine.kube.transient import StillFailing, retrying, time_left, within
 
 
@@ -35,6 +35,9 @@ class Flaky:
         aiohttp.ClientOSError(104, "Connection reset by peer"),
         ConnectionRefusedError("refused"),
         TimeoutError(),
+        # What the operator's own transport raises for a request with no answer at all: an
+        # Unavailable whose own __init__ never ran (no Retry-After without an answer).
+        TransportError("Server disconnected"),
     ],
     ids=repr,
 )
