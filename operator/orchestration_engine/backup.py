@@ -58,7 +58,7 @@ from orchestration_engine.core.portable import (
     saved_status,
 )
 from orchestration_engine.kube.client import make_api_client
-from orchestration_engine.kube.errors import KubeError, NotFound
+from orchestration_engine.kube.errors import KubeError, NotFound, TransportError
 from orchestration_engine.kube.transfer import Owners, apply, list_objects
 from orchestration_engine.store import backup as store_backup
 from orchestration_engine.store.url import redact
@@ -89,7 +89,9 @@ class BackupError(Exception):
 
 
 # Everything that means "the cluster could not be asked", as opposed to a refusal by it.
-_UNREACHABLE = (aiohttp.ClientError, OSError, asyncio.TimeoutError, ConfigException)
+# TransportError first of all: it is a KubeError too (no answer at all, from the operator's
+# own transport), and a clause for KubeError would call it a refusal.
+_UNREACHABLE = (TransportError, aiohttp.ClientError, OSError, asyncio.TimeoutError, ConfigException)
 
 Key = tuple[str, str, str]  # kind, namespace ("" for the engine), name
 
@@ -134,10 +136,10 @@ async def _check_cluster(api: client.ApiClient) -> list[dict[str, Any]]:
             "the cluster has no OrchestrationEngine kind: install the CRDs first "
             "(kubectl apply -f crds/, or orchestration-engine crds | kubectl apply -f -)"
         ) from None
-    except KubeError as error:
-        raise BackupError(f"the cluster refused: {_api_reason(error)}") from None
     except _UNREACHABLE as error:
         raise BackupError(f"cannot reach the cluster: {error}") from None
+    except KubeError as error:
+        raise BackupError(f"the cluster refused: {_api_reason(error)}") from None
 
 
 # --- backup ---------------------------------------------------------------------------------
@@ -163,10 +165,10 @@ async def _read_objects(namespaces: list[str]) -> Saved:
             for namespace in namespaces or [""]:
                 listed = await list_objects(api, PLURALS[kind], namespace)
                 bodies.extend(sorted(listed, key=_key))
-    except KubeError as error:
-        raise BackupError(f"the cluster refused: {_api_reason(error)}") from None
     except _UNREACHABLE as error:
         raise BackupError(f"cannot reach the cluster: {error}") from None
+    except KubeError as error:
+        raise BackupError(f"the cluster refused: {_api_reason(error)}") from None
     finally:
         await api.close()
     for body in bodies:
@@ -377,10 +379,10 @@ async def _apply_objects(
                 }
                 await apply(api, plural, status_body, manager=FIELD_MANAGER, subresource="status")
                 with_status += 1
-        except KubeError as error:
-            result.problems.append(f"{_where(key)}: {_api_reason(error)}")
         except _UNREACHABLE as error:
             result.problems.append(f"{_where(key)}: cannot reach the cluster: {error}")
+        except KubeError as error:
+            result.problems.append(f"{_where(key)}: {_api_reason(error)}")
     if applied:
         result.lines.append(
             "objects: applied "
