@@ -140,8 +140,17 @@ def _test_namespace(kube_api: Any, name: str) -> Iterator[str]:
         )
     )
     yield name
-    # Without a controller-manager the namespace stays Terminating with its contents; that is
-    # harmless because every test gets a fresh one.
+    # Without a controller-manager the namespace stays Terminating with its contents. Its
+    # OrchestratedServices and OrchestrationWorkflows are deleted first, as the namespace
+    # controller would: left behind, every later operator watching all namespaces would go on
+    # checking them, count their failures toward the emergency halt, optimise them and report
+    # their Events, and a later module's result would depend on which ran before it.
+    custom = client.CustomObjectsApi(kube_api)
+    for plural in ("orchestrationworkflows", "orchestratedservices"):
+        with contextlib.suppress(client.ApiException, HTTPError):
+            custom.delete_collection_namespaced_custom_object(
+                "orchestration.eoe.dev", "v1alpha1", name, plural
+            )
     with contextlib.suppress(client.ApiException, HTTPError):
         core.delete_namespace(name)
 
