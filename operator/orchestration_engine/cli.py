@@ -19,6 +19,7 @@ from orchestration_engine.api import crd
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import plan_workflow
 from orchestration_engine.manifests import ManifestError, load_documents, parse_workflow
+from orchestration_engine.nesting import allow_api_server_nesting
 from orchestration_engine.settings import OperatorSettings, SettingsError, resolve
 
 app = typer.Typer(
@@ -64,6 +65,9 @@ def main_callback(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    # Every command may list workflows, and one the API server stores nested 10,000 deep
+    # would make Python's JSON decoder fail the whole listing (nesting.py).
+    allow_api_server_nesting()
     if action is None:
         if ctx.invoked_subcommand is None:
             out.print(ctx.get_help())

@@ -440,3 +440,36 @@ def test_ctrl_c_ends_watch_cleanly(crds: None, control_plane: Any) -> None:
     assert code == 0, stderr
     assert "Traceback" not in stderr
     assert "Traceback" not in "\n".join(watcher.lines)
+
+
+def test_once_reads_a_workflow_nested_as_deep_as_the_api_server_allows(
+    custom: Any, namespace: str, control_plane: Any
+) -> None:
+    """The API server stores JSON nested 10,000 deep; Python's decoder counts each level
+    against the recursion limit (1,000), so one such workflow made every listing of
+    workflows fail, and with it `watch`, `report` and `status` for every namespace."""
+    from orchestration_engine.nesting import allow_api_server_nesting
+
+    allow_api_server_nesting()  # for this process's client, which sends it
+    deep: dict[str, Any] = {}
+    for _ in range(2_000):
+        deep = {"a": deep}
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "orchestrationworkflows",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "OrchestrationWorkflow",
+            "metadata": {"name": "deep"},
+            "spec": {
+                "steps": [
+                    {"name": "a", "action": "http", "params": {"url": "http://x", "body": deep}}
+                ]
+            },
+        },
+    )
+    result = watch_once(control_plane.kubeconfig, "--namespace", namespace)
+    assert result.returncode == 0, result.stderr
+    assert "deep" in result.stdout
