@@ -13,6 +13,7 @@ finished its work and is not started again; cancelling the task stops the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -132,3 +133,13 @@ def supervise(
     """``asyncio.create_task(run(), name=name)``, with the loop started again when it raises
     (the process-wide registry that the liveness probe reads, unless ``loops`` is given)."""
     return loops.spawn(name, run)
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (None: nothing to stop) and wait until it has ended, so that a stopped
+    component leaves nothing running; its cancellation is not raised to the caller."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

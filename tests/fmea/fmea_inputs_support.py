@@ -41,9 +41,13 @@ from envtest.fault_proxy import ApiUpstream  # noqa: E402
 __all__ = [
     "FULL",
     "GROUP",
+    "KINDS",
+    "OUTCOME_TIMEOUT_S",
+    "PLURALS",
     "VERSION",
     "ConflictProxy",
     "CountingServer",
+    "Fleet",
     "OperatorProcess",
     "TcpListener",
     "condition",
@@ -306,3 +310,140 @@ class ConflictProxy:
             return response
         finally:
             upstream.release()
+
+
+# --- the good objects the bad input is applied beside (test_malformed_manifests.py,
+# test_absurd_input.py) ---------------------------------------------------------------------
+
+PLURALS = {
+    "service": "orchestratedservices",
+    "workflow": "orchestrationworkflows",
+    "engine": "orchestrationengines",
+}
+KINDS = {
+    "service": "OrchestratedService",
+    "workflow": "OrchestrationWorkflow",
+    "engine": "OrchestrationEngine",
+}
+OUTCOME_TIMEOUT_S = 30
+
+
+class Fleet:
+    """The good objects, the servers they talk to, and readers."""
+
+    def __init__(self, custom: Any, kube_api: Any, namespace: str, operator: Any) -> None:
+        self.custom = custom
+        self.kube_api = kube_api
+        self.namespace = namespace
+        self.operator = operator
+        self.listener = TcpListener()
+        self.http = CountingServer()
+        self.good_workflows: list[str] = []
+        self.good_services = {
+            "good-tcp": {"tcp": {"host": "127.0.0.1", "port": self.listener.port}},
+            "good-http": {"http": {"url": self.http.url("/healthz")}},
+        }
+        self.healthy_since: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.listener.close()
+        self.http.close()
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        if kind == "engine":
+            return self.custom.get_cluster_custom_object(  # type: ignore[no-any-return]
+                GROUP, VERSION, PLURALS[kind], name
+            )
+        return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+            GROUP, VERSION, self.namespace, PLURALS[kind], name
+        )
+
+    def create(self, kind: str, name: str, spec: dict[str, Any], *, strict: bool = False) -> Any:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KINDS[kind],
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        extra = {"field_validation": "Strict"} if strict else {}
+        if kind == "engine":
+            return self.custom.create_cluster_custom_object(
+                GROUP, VERSION, PLURALS[kind], body, **extra
+            )
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURALS[kind], body, **extra
+        )
+
+    def start_good_services(self) -> None:
+        for name, check in self.good_services.items():
+            self.create(
+                "service", name, {"healthCheck": {**check, "periodSeconds": 1}, "priority": "HIGH"}
+            )
+        for name in self.good_services:
+            wait_for(
+                lambda n=name: (
+                    (self.get("service", n).get("status") or {}).get("health") == "HEALTHY"
+                ),
+                timeout=OUTCOME_TIMEOUT_S,
+                what=f"{name} HEALTHY",
+            )
+            healthy = condition(self.get("service", name), "Healthy")
+            self.healthy_since[name] = healthy["lastTransitionTime"]
+
+    def add_good_workflow(self, name: str) -> None:
+        """A good workflow beside a bad row: two delays and an http step, one after another."""
+        self.create(
+            "workflow",
+            name,
+            {
+                "steps": [
+                    delay("wait", 0.1),
+                    {
+                        "name": "call",
+                        "action": "http",
+                        "params": {"url": self.http.url(f"/good/{name}"), "method": "POST"},
+                        "dependsOn": ["wait"],
+                    },
+                    delay("settle", 0.1, dependsOn=["call"]),
+                ]
+            },
+        )
+        self.good_workflows.append(name)
+
+    def assert_good_workflows_succeeded(self) -> None:
+        """Every good workflow Succeeded with each step run once and its http step called
+        once."""
+        for name in self.good_workflows:
+            status = wait_for(
+                lambda n=name: (
+                    (s := self.get("workflow", n).get("status") or {}).get("phase")
+                    in {"Succeeded", "Failed", "RolledBack", "Cancelled"}
+                    and s
+                ),
+                timeout=60,
+                what=f"workflow {name} finished",
+            )
+            assert status["phase"] == "Succeeded", (name, status)
+            assert [s["attempts"] for s in status["steps"]] == [1, 1, 1], (name, status["steps"])
+            assert self.http.hits[f"/good/{name}"] == 1, name
+
+    def assert_good_service_unchanged(self, name: str) -> dict[str, Any]:
+        """The good service ``name`` is HEALTHY, never left it (its condition has not moved
+        since the baseline) and has no Warning Event; the object read, for more checks."""
+        from kubernetes import client
+
+        obj = self.get("service", name)
+        assert obj["status"]["health"] == "HEALTHY", obj["status"]
+        healthy = condition(obj, "Healthy")
+        assert healthy["lastTransitionTime"] == self.healthy_since[name], healthy
+        events = client.CoreV1Api(self.kube_api).list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        assert [e.reason for e in events.items if e.type == "Warning"] == []
+        return obj
+
+    def assert_operator_clean(self) -> None:
+        """The operator is still up, with no traceback in its log."""
+        assert self.operator.process.poll() is None, self.operator.log()
+        log = self.operator.log_path.read_text(errors="replace")
+        assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]

@@ -13,7 +13,7 @@ Sent to the real API server, as raw JSON so that nothing on the client side resh
   come with a message, what it accepts must be seen by the operator (a status with its
   generation).
 
-Throughout, beside them (test_malformed_manifests.Fleet): two good services (TCP and HTTP
+Throughout, beside them (fmea_inputs_support.Fleet): two good services (TCP and HTTP
 checks) must stay HEALTHY and never leave it, and a good workflow created after each part
 must Succeed with each step once. At the end the operator is still running and its log
 holds no traceback.
@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fmea_inputs_support import GROUP, VERSION, OperatorProcess, condition, pick, wait_for
+from fmea_inputs_support import GROUP, VERSION, Fleet, OperatorProcess, condition, pick, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_malformed_manifests import Fleet
 
 from orchestration_engine.api.common import QUANTITY
 from orchestration_engine.nesting import allow_api_server_nesting
@@ -599,32 +598,10 @@ def test_generated_specs_never_break_the_operator(absurd: Absurd) -> None:
 def test_good_objects_beside_the_absurd_ones_are_unaffected(absurd: Absurd) -> None:
     """Run last: every good workflow Succeeded with each step once, the good services never
     left HEALTHY, and the operator is up with no traceback in its log."""
-    from kubernetes import client
 
     fleet = absurd.fleet
     fleet.add_good_workflow("good-last")
-    for name in fleet.good_workflows:
-        status = wait_for(
-            lambda n=name: (
-                (s := fleet.get("workflow", n).get("status") or {}).get("phase")
-                in {"Succeeded", "Failed", "RolledBack", "Cancelled"}
-                and s
-            ),
-            timeout=60,
-            what=f"workflow {name} finished",
-        )
-        assert status["phase"] == "Succeeded", (name, status)
-        assert [s["attempts"] for s in status["steps"]] == [1, 1, 1], (name, status["steps"])
-        assert fleet.http.hits[f"/good/{name}"] == 1, name
+    fleet.assert_good_workflows_succeeded()
     for name in fleet.good_services:
-        obj = fleet.get("service", name)
-        assert obj["status"]["health"] == "HEALTHY", obj["status"]
-        healthy = condition(obj, "Healthy")
-        assert healthy["lastTransitionTime"] == fleet.healthy_since[name], healthy
-        events = client.CoreV1Api(fleet.kube_api).list_namespaced_event(
-            fleet.namespace, field_selector=f"involvedObject.name={name}"
-        )
-        assert [e.reason for e in events.items if e.type == "Warning"] == []
-    assert fleet.operator.process.poll() is None, fleet.operator.log()
-    log = fleet.operator.log_path.read_text(errors="replace")
-    assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
+        fleet.assert_good_service_unchanged(name)
+    fleet.assert_operator_clean()

@@ -32,29 +32,17 @@ from typing import Any
 import pytest
 from fmea_inputs_support import (
     GROUP,
+    OUTCOME_TIMEOUT_S,
+    PLURALS,
     VERSION,
-    CountingServer,
+    Fleet,
     OperatorProcess,
-    TcpListener,
     condition,
     delay,
     wait_for,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-PLURALS = {
-    "service": "orchestratedservices",
-    "workflow": "orchestrationworkflows",
-    "engine": "orchestrationengines",
-}
-KINDS = {
-    "service": "OrchestratedService",
-    "workflow": "OrchestrationWorkflow",
-    "engine": "OrchestrationEngine",
-}
-OUTCOME_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -551,89 +539,6 @@ assert len({r.id for r in ROWS}) == len(ROWS)
 # --- the fleet the bad rows are applied beside -----------------------------------------------
 
 
-class Fleet:
-    """The good objects, the servers they talk to, and readers."""
-
-    def __init__(self, custom: Any, kube_api: Any, namespace: str, operator: Any) -> None:
-        self.custom = custom
-        self.kube_api = kube_api
-        self.namespace = namespace
-        self.operator = operator
-        self.listener = TcpListener()
-        self.http = CountingServer()
-        self.good_workflows: list[str] = []
-        self.good_services = {
-            "good-tcp": {"tcp": {"host": "127.0.0.1", "port": self.listener.port}},
-            "good-http": {"http": {"url": self.http.url("/healthz")}},
-        }
-        self.healthy_since: dict[str, str] = {}
-
-    def close(self) -> None:
-        self.listener.close()
-        self.http.close()
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        if kind == "engine":
-            return self.custom.get_cluster_custom_object(  # type: ignore[no-any-return]
-                GROUP, VERSION, PLURALS[kind], name
-            )
-        return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
-            GROUP, VERSION, self.namespace, PLURALS[kind], name
-        )
-
-    def create(self, kind: str, name: str, spec: dict[str, Any], *, strict: bool = False) -> Any:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KINDS[kind],
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-        extra = {"field_validation": "Strict"} if strict else {}
-        if kind == "engine":
-            return self.custom.create_cluster_custom_object(
-                GROUP, VERSION, PLURALS[kind], body, **extra
-            )
-        return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURALS[kind], body, **extra
-        )
-
-    def start_good_services(self) -> None:
-        for name, check in self.good_services.items():
-            self.create(
-                "service", name, {"healthCheck": {**check, "periodSeconds": 1}, "priority": "HIGH"}
-            )
-        for name in self.good_services:
-            wait_for(
-                lambda n=name: (
-                    (self.get("service", n).get("status") or {}).get("health") == "HEALTHY"
-                ),
-                timeout=OUTCOME_TIMEOUT_S,
-                what=f"{name} HEALTHY",
-            )
-            healthy = condition(self.get("service", name), "Healthy")
-            self.healthy_since[name] = healthy["lastTransitionTime"]
-
-    def add_good_workflow(self, name: str) -> None:
-        """A good workflow beside a bad row: two delays and an http step, one after another."""
-        self.create(
-            "workflow",
-            name,
-            {
-                "steps": [
-                    delay("wait", 0.1),
-                    {
-                        "name": "call",
-                        "action": "http",
-                        "params": {"url": self.http.url(f"/good/{name}"), "method": "POST"},
-                        "dependsOn": ["wait"],
-                    },
-                    delay("settle", 0.1, dependsOn=["call"]),
-                ]
-            },
-        )
-        self.good_workflows.append(name)
-
-
 @pytest.fixture(scope="module")
 def fleet(
     custom: Any, kube_api: Any, module_namespace: str, module_operator: OperatorProcess
@@ -830,33 +735,10 @@ def shows(row: Bad, obj: dict[str, Any]) -> str | None:
 def test_good_objects_beside_the_bad_ones_are_unaffected(fleet: Fleet) -> None:
     """Run last: every good workflow Succeeded with each step once, the good services stayed
     HEALTHY all along, and the operator is still up."""
-    from kubernetes import client
-
     fleet.add_good_workflow("good-last")  # created after all the bad input
-    for name in fleet.good_workflows:
-        status = wait_for(
-            lambda n=name: (
-                (s := fleet.get("workflow", n).get("status") or {}).get("phase")
-                in {"Succeeded", "Failed", "RolledBack", "Cancelled"}
-                and s
-            ),
-            timeout=60,
-            what=f"workflow {name} finished",
-        )
-        assert status["phase"] == "Succeeded", (name, status)
-        assert [s["attempts"] for s in status["steps"]] == [1, 1, 1], (name, status["steps"])
-        assert fleet.http.hits[f"/good/{name}"] == 1, name
+    fleet.assert_good_workflows_succeeded()
     for name in fleet.good_services:
-        obj = fleet.get("service", name)
-        assert obj["status"]["health"] == "HEALTHY", obj["status"]
-        healthy = condition(obj, "Healthy")
-        # Never left HEALTHY: the condition has not moved since the baseline.
-        assert healthy["lastTransitionTime"] == fleet.healthy_since[name], healthy
+        obj = fleet.assert_good_service_unchanged(name)
         assert obj["status"]["consecutiveFailures"] == 0
         assert condition(obj, "Stalled")["status"] == "False"
-        events = client.CoreV1Api(fleet.kube_api).list_namespaced_event(
-            fleet.namespace, field_selector=f"involvedObject.name={name}"
-        )
-        assert [e.reason for e in events.items if e.type == "Warning"] == []
-    assert fleet.operator.process.poll() is None, fleet.operator.log()
-    assert "Traceback" not in fleet.operator.log_path.read_text(errors="replace")
+    fleet.assert_operator_clean()

@@ -34,7 +34,7 @@ from orchestration_engine.core.workflow_retention import (
 )
 from orchestration_engine.execution.record import WorkflowRecord
 from orchestration_engine.lifecycle import Lifecycle
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,8 @@ class WorkflowCollector(Lifecycle):
         self._task = supervise("workflow-collector", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         timeout: float | None = 0.0  # a first pass at start: what a restart finds

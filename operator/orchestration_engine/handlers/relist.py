@@ -31,7 +31,7 @@ from orchestration_engine import metrics
 from orchestration_engine.core.relist import Seen, vanished, version_number
 from orchestration_engine.kube.listing import ObjectKey, list_uids
 from orchestration_engine.lifecycle import Lifecycle
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,8 @@ class Relister(Lifecycle):
         self._task = supervise("relist", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         due = {plural: self._monotonic() + self._interval for plural in self.kinds}

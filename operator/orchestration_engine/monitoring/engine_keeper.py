@@ -38,7 +38,7 @@ from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.monitoring.service_monitor import EventSink, ServiceMonitor, StatusSink
 from orchestration_engine.monitoring.store_sink import RowSink
 from orchestration_engine.monitoring.workflow_tracker import WorkflowTracker
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -361,10 +361,7 @@ class EngineKeeper:
         self._task = supervise("engine-keeper", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self.stopping = True
         self.publish()
 

@@ -11,7 +11,6 @@ refuses connections because its pods are gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from orchestration_engine.core.prober_health import (
 from orchestration_engine.lifecycle import Lifecycle
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.tcp import check_tcp
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +130,7 @@ class ProberWatch(Lifecycle):
             self._task = supervise("prober-reference", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         assert self._reference is not None

@@ -36,7 +36,7 @@ from orchestration_engine.core.recommendations import Evidence, derive
 from orchestration_engine.monitoring.autoscaler import Autoscaler, active_ref
 from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.monitoring.workloads import WorkloadCache
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +215,7 @@ class ResourceOptimizer:
         self._task = supervise("resource-optimizer", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -22,7 +22,6 @@ for).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from orchestration_engine.supervision import supervise
+from orchestration_engine.supervision import cancel_and_wait, supervise
 
 from .budget import max_bytes_for, parse_max_size
 from .engine import create_engine
@@ -399,11 +398,8 @@ class RetentionTask:
 
     async def stop(self) -> None:
         """Stop; a run in progress is abandoned, its open chunk rolled back whole."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._engine is not None and isinstance(self._database, str):
             await self._engine.dispose()
         self._engine = None
