@@ -213,6 +213,7 @@ def save(ref: str) -> Path:
         return tar
     partial = tar.with_suffix(".tar.partial")
     docker("save", "--output", str(partial), ref)
+    partial.chmod(0o644)
     partial.replace(tar)
     id_file.write_text(current + "\n")
     log(f"saved {tar}")
