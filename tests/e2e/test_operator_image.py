@@ -44,7 +44,9 @@ def engine() -> Iterator[None]:
         out = subprocess.run(
             [str(ENGINE), "start"], capture_output=True, text=True, check=True, timeout=120
         ).stdout
-        os.environ["DOCKER_HOST"] = out.strip().removeprefix("export DOCKER_HOST=")
+        for line in out.splitlines():
+            if line.startswith("export DOCKER_HOST="):
+                os.environ["DOCKER_HOST"] = line.removeprefix("export DOCKER_HOST=")
     try:
         subprocess.run(
             ["python3", str(IMAGES / "build_images.py"), "e2e", "--image", OPERATOR],
