@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 K8S_VERSION ?= v1.36.3
 export K8S_VERSION
 
-.PHONY: help venv control-plane control-plane-up postgres helm prometheus crds lint test test-unit test-integration demo bench fmea audit clean
+.PHONY: help venv control-plane control-plane-up postgres helm prometheus image e2e-images crds lint test test-unit test-integration demo bench fmea audit clean
 
 help:
 	@echo "make demo              local control plane (if no cluster), CRDs, operator, examples, report"
@@ -22,6 +22,8 @@ help:
 	@echo "make control-plane-up  start a local control plane and print how to use it"
 	@echo "make postgres          install Debian's PostgreSQL server (for the store's tests) if missing"
 	@echo "make helm              build helm into ~/.cache/orchestration-engine/bin (for the chart's tests)"
+	@echo "make image             the operator image from the Dockerfile as IMAGE (orchestration-engine:dev)"
+	@echo "make e2e-images        that, the pause and test workload images, saved for containerd"
 	@echo "make prometheus        install Debian's Prometheus and promtool (for the alert tests) if missing"
 
 $(VENV)/.installed: pyproject.toml
@@ -77,6 +79,16 @@ prometheus:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 	  ($(SUDO) apt-get update -qq && \
 	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
+
+# Container images. No registry is reachable here, so the Python base is made locally when
+# python:3.11-slim-bookworm cannot be pulled; the script starts a Docker engine when none
+# answers (and stops it after) and saves each image under ~/.cache/orchestration-engine/images.
+IMAGE ?= orchestration-engine:dev
+image:
+	IMAGE=$(IMAGE) $(PYTHON_BOOTSTRAP) tests/e2e/images/build_images.py operator
+
+e2e-images:
+	IMAGE=$(IMAGE) $(PYTHON_BOOTSTRAP) tests/e2e/images/build_images.py e2e
 
 crds: venv
 	$(VENV)/bin/orchestration-engine crds --output-dir crds
