@@ -8,11 +8,12 @@ PY := $(VENV)/bin/python
 K8S_VERSION ?= v1.36.3
 export K8S_VERSION
 
-.PHONY: help venv control-plane control-plane-up postgres helm prometheus image e2e-images crds lint test test-unit test-integration demo bench fmea audit clean
+.PHONY: help venv control-plane control-plane-up node postgres helm prometheus image e2e-images e2e crds lint test test-unit test-integration demo bench fmea audit clean
 
 help:
 	@echo "make demo              local control plane (if no cluster), CRDs, operator, examples, report"
-	@echo "make test              everything CI runs: lint, unit and integration tests"
+	@echo "make test              lint, unit, integration and failure-mode tests (CI runs it, then e2e)"
+	@echo "make e2e               a real single-node cluster, the chart installed from the image, tests/e2e"
 	@echo "make lint              ruff + mypy"
 	@echo "make bench             benchmarks; writes docs/benchmarks.md"
 	@echo "make fmea              the failure-mode suite at full size, then the 30-minute soak (docs/fmea.md)"
@@ -105,9 +106,21 @@ test-unit: venv
 test-integration: control-plane postgres helm prometheus
 	$(PY) -m pytest tests/integration -q
 
-# One pytest run for the whole suite, so its closing line counts everything.
+# One pytest run for the whole suite, so its closing line counts everything. The end-to-end
+# tier is `make e2e`: it needs the local cluster's network namespace.
 test: lint control-plane postgres helm prometheus
-	$(PY) -m pytest tests -q -ra --durations=10
+	$(PY) -m pytest tests -q -ra --durations=10 --ignore=tests/e2e
+
+# kubelet, kube-controller-manager, kube-scheduler, kube-proxy and CoreDNS for the local
+# cluster (tests/localcluster), built once into the cache beside kube-apiserver.
+node: control-plane
+	tests/localcluster/build-node.sh
+
+# The end-to-end tier: a real single-node cluster in a network namespace of the run's own, the
+# operator installed into it by its chart from its image, and tests/e2e against real pods.
+e2e: venv node helm postgres e2e-images
+	$(PYTHON_BOOTSTRAP) tests/localcluster/netns.py run --label e2e -- \
+	  $(abspath $(PY)) -m pytest tests/e2e -q -ra --durations=15 $(E2E_ARGS)
 
 demo: control-plane
 	$(PY) examples/demo.py

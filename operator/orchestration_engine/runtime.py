@@ -45,6 +45,7 @@ from orchestration_engine.kube.client import make_api_client
 from orchestration_engine.kube.delete import delete_exact
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
+from orchestration_engine.kube.lease import default_identity
 from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.kube.transport import TransportSettings
@@ -317,6 +318,10 @@ async def operate(
             registry=build_registry(),
             settings=kopf_settings(),
             standalone=True,
+            # kopf would otherwise name itself after the process's user name, which a pod run
+            # as a fixed or arbitrary uid (ours, OpenShift's) does not have: getpwuid raises
+            # and the operator never starts. The Lease's identity is the pod's and the pid.
+            identity=default_identity(),
             clusterwide=settings.clusterwide,
             namespaces=settings.namespaces,
             liveness_endpoint=health,

@@ -286,6 +286,9 @@ class NodeCluster:
             f"--service-account-key-file={certs / 'service-account.pub'}",
             f"--service-account-signing-key-file={certs / 'service-account.key'}",
             "--allow-privileged=true",
+            # The node's name resolves nowhere (no DNS outside the cluster): logs and exec
+            # reach the kubelet at its address.
+            "--kubelet-preferred-address-types=InternalIP",
         ])  # fmt: skip
         self._write_kubeconfig(self.kubeconfig, self.server)
         if host_ip and self.host_kubeconfig:
