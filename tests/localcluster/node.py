@@ -419,6 +419,9 @@ state = "{base / "state"}"
   # This machine lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj below its own.
   restrict_oom_score_adj = true
   disable_apparmor = true
+  # Pod network namespaces under this cluster's own state, not /var/run/netns: a stopped
+  # cluster leaves none behind, and two clusters never share the directory.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
