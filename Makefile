@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 K8S_VERSION ?= v1.36.3
 export K8S_VERSION
 
-.PHONY: help venv control-plane control-plane-up node postgres helm prometheus image e2e-images e2e crds lint test test-unit test-integration demo bench fmea audit clean
+.PHONY: help venv control-plane control-plane-up node image-tools postgres helm prometheus image e2e-images e2e crds lint test test-unit test-integration demo bench fmea audit clean
 
 help:
 	@echo "make demo              local control plane (if no cluster), CRDs, operator, examples, report"
@@ -85,10 +85,16 @@ prometheus:
 # python:3.11-slim-bookworm cannot be pulled; the script starts a Docker engine when none
 # answers (and stops it after) and saves each image under ~/.cache/orchestration-engine/images.
 IMAGE ?= orchestration-engine:dev
-image:
+# Debian's Docker engine and mmdebstrap (the local Python base where none can be pulled).
+image-tools:
+	@test -x /usr/sbin/dockerd -a -x /usr/bin/mmdebstrap || \
+	  ($(SUDO) apt-get update -qq && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io mmdebstrap)
+
+image: image-tools
 	IMAGE=$(IMAGE) $(PYTHON_BOOTSTRAP) tests/e2e/images/build_images.py operator
 
-e2e-images:
+e2e-images: image-tools
 	IMAGE=$(IMAGE) $(PYTHON_BOOTSTRAP) tests/e2e/images/build_images.py e2e
 
 crds: venv
@@ -113,7 +119,14 @@ test: lint control-plane postgres helm prometheus
 
 # kubelet, kube-controller-manager, kube-scheduler, kube-proxy and CoreDNS for the local
 # cluster (tests/localcluster), built once into the cache beside kube-apiserver.
+# Debian's container runtime, CNI plugins, iptables (kube-proxy) and mmdebstrap (the local
+# base image), only when one is missing; docker.io for `make image`'s engine.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables mmdebstrap docker.io
 node: control-plane
+	@test -x /usr/bin/containerd -a -x /usr/sbin/runc -a -x /usr/lib/cni/bridge \
+	  -a -x /usr/sbin/iptables -a -x /usr/bin/mmdebstrap -a -x /usr/sbin/dockerd || \
+	  ($(SUDO) apt-get update -qq && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NODE_PACKAGES))
 	tests/localcluster/build-node.sh
 
 # The end-to-end tier: a real single-node cluster in a network namespace of the run's own, the
@@ -139,7 +152,7 @@ audit: venv
 	$(PY) -m pip_audit --strict --skip-editable
 
 # Not part of `make test`: speed and memory targets are measured here, never in timed tests.
-bench: control-plane postgres
+bench: control-plane postgres node helm e2e-images
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) tests/bench/run.py
 

@@ -4,7 +4,8 @@ Environment: BENCH_RUNS (5: latency figures are the medians of this many runs, e
 against its floors in the same run), BENCH_SERVICE_SIZES (default "200,1000,2000"; empty:
 skip), BENCH_WINDOW_SECONDS (30, each of the BENCH_RUNS windows per size), BENCH_WORKFLOWS (1; 0: skip), BENCH_TAKEOVER (1; 0: skip), BENCH_STORE (1; 0: skip),
 BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip),
-BENCH_OPTIMIZER (1; 0: skip), BENCH_RETENTION (1; 0: skip; BENCH_RETENTION_WORKFLOWS and
+BENCH_OPTIMIZER (1; 0: skip), BENCH_TRAFFIC (1; 0: skip: failover to traffic served in the
+real local cluster, bench_failover_traffic), BENCH_RETENTION (1; 0: skip; BENCH_RETENTION_WORKFLOWS and
 BENCH_RETENTION_FINISHED size it, see bench_retention).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
 election's takeover (bench_takeover), failover time (bench_failover), the metrics store
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_anomaly
 import bench_failover
+import bench_failover_traffic
 import bench_optimizer
 import bench_retention
 import bench_scaling
@@ -34,6 +36,33 @@ import bench_store
 import bench_takeover
 import bench_workflows
 from support import ROOT, LocalControlPlane, apply_crds, machine
+
+
+def failover_traffic() -> bench_failover_traffic.TrafficResults:
+    """The real-cluster section runs in a network namespace of its own (a child process):
+    the cluster's addresses and kube-proxy's rules must not touch this machine's network."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        out = Path(workdir) / "traffic.json"
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests/localcluster/netns.py"),
+                "run",
+                "--label",
+                "bench",
+                "--",
+                sys.executable,
+                str(Path(__file__).with_name("bench_failover_traffic.py")),
+                "--json",
+                str(out),
+            ],
+            check=True,
+        )
+        return bench_failover_traffic.TrafficResults(**json.loads(out.read_text()))
 
 
 def main() -> int:
@@ -81,6 +110,7 @@ def main() -> int:
             )
             apply_crds(api)
             retention = bench_retention.run(control_plane.kubeconfig, api)
+    traffic = failover_traffic() if os.environ.get("BENCH_TRAFFIC", "1") == "1" else None
     store = bench_store.run() if os.environ.get("BENCH_STORE", "1") == "1" else None
     anomaly = bench_anomaly.run() if os.environ.get("BENCH_ANOMALY", "1") != "0" else None
     scaling = bench_scaling.run() if os.environ.get("BENCH_SCALING", "1") != "0" else None
@@ -101,6 +131,7 @@ def main() -> int:
         bench_workflows.markdown(workflows) if workflows else "",
         bench_takeover.markdown(takeover) if takeover else "",
         bench_failover.markdown(failover) if failover else "",
+        bench_failover_traffic.markdown(traffic) if traffic else "",
         bench_retention.markdown(retention) if retention else "",
         bench_store.markdown(store) if store else "",
         bench_anomaly.markdown(anomaly) if anomaly else "",

@@ -144,9 +144,17 @@ def create(label: str = "run", *, host_link: bool = False) -> Namespace:
         # routing has picked one), while packets that no rule rewrites vanish there instead
         # of leaving the namespace.
         _inside(
-            namespace, "ip", "link", "add", NODE_INTERFACE, "type", "veth",
-            "peer", "name", NODE_INTERFACE + "-end",
-        )  # fmt: skip
+            namespace,
+            "ip",
+            "link",
+            "add",
+            NODE_INTERFACE,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            NODE_INTERFACE + "-end",
+        )
         _inside(namespace, "ip", "link", "set", NODE_INTERFACE + "-end", "up")
         _inside(
             namespace, "ip", "addr", "add", f"{NODE_IP}/{NODE_PREFIX_LENGTH}", "dev", NODE_INTERFACE

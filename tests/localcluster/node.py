@@ -34,7 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envtest.controlplane import (  # noqa: E402
+from envtest.controlplane import (
     _death_signal_prefix,
     _etcd_supports_no_fsync,
     _terminate,
@@ -42,7 +42,7 @@ from envtest.controlplane import (  # noqa: E402
     find_binaries,
     k8s_version,
 )
-from localcluster import netns  # noqa: E402
+from localcluster import netns
 
 BUILD_SCRIPT = Path(__file__).resolve().with_name("build-node.sh")
 NODE_NAME = "eoe-node"
@@ -79,9 +79,10 @@ def node_binaries() -> Path:
             flush=True,
         )
         subprocess.run(
-            ["bash", str(BUILD_SCRIPT)], env={**os.environ, "K8S_VERSION": k8s_version()},
+            ["bash", str(BUILD_SCRIPT)],
+            env={**os.environ, "K8S_VERSION": k8s_version()},
             check=True,
-        )  # fmt: skip
+        )
     return bin_dir
 
 
@@ -116,9 +117,14 @@ authorityKeyIdentifier = keyid,issuer
 
 def _openssl(cert_dir: Path, *args: str) -> None:
     result = subprocess.run(
-        ["openssl", *args], cwd=cert_dir, capture_output=True, text=True, check=False,
-        env={**os.environ, "OPENSSL_CONF": str(cert_dir / "openssl.cnf")}, timeout=60,
-    )  # fmt: skip
+        ["openssl", *args],
+        cwd=cert_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OPENSSL_CONF": str(cert_dir / "openssl.cnf")},
+        timeout=60,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
 
@@ -126,28 +132,84 @@ def _openssl(cert_dir: Path, *args: str) -> None:
 def _generate_certificates(cert_dir: Path, extra_ips: Sequence[str]) -> None:
     cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ips = ["127.0.0.1", netns.NODE_IP, API_SERVICE_IP, *extra_ips]
-    names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-             f"kubernetes.default.svc.{CLUSTER_DOMAIN}"]  # fmt: skip
+    names = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
+    ]
     sans = ",".join([*(f"IP:{ip}" for ip in ips), *(f"DNS:{name}" for name in names)])
     (cert_dir / "openssl.cnf").write_text(_OPENSSL_CONFIG.format(sans=sans))
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(cert_dir, "req", "-x509", "-extensions", "v3_ca", *ec, "-keyout", "ca.key",
-             "-out", "ca.crt", "-days", "30", "-subj", "/CN=eoe-local-ca")  # fmt: skip
+    _openssl(
+        cert_dir,
+        "req",
+        "-x509",
+        "-extensions",
+        "v3_ca",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=eoe-local-ca",
+    )
     for name, extension, subject in (
         ("apiserver", "v3_serving", "/CN=kube-apiserver"),
         # The API server's identity towards kubelets (logs, exec); kubelet authorises anyone
         # its CA vouches for.
         ("apiserver-kubelet-client", "v3_client", "/O=system:masters/CN=kube-apiserver"),
     ):
-        _openssl(cert_dir, "req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", subject)  # fmt: skip
-        _openssl(cert_dir, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey",
-                 "ca.key", "-set_serial", "0x" + secrets.token_hex(16), "-days", "30",
-                 "-extfile", "openssl.cnf", "-extensions", extension, "-out", f"{name}.crt")  # fmt: skip
-    _openssl(cert_dir, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-             "-out", "service-account.key")  # fmt: skip
-    _openssl(cert_dir, "pkey", "-in", "service-account.key", "-pubout", "-out",
-             "service-account.pub")  # fmt: skip
+        _openssl(
+            cert_dir,
+            "req",
+            "-new",
+            *ec,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
+        )
+        _openssl(
+            cert_dir,
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "0x" + secrets.token_hex(16),
+            "-days",
+            "30",
+            "-extfile",
+            "openssl.cnf",
+            "-extensions",
+            extension,
+            "-out",
+            f"{name}.crt",
+        )
+    _openssl(
+        cert_dir,
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "service-account.key",
+    )
+    _openssl(
+        cert_dir, "pkey", "-in", "service-account.key", "-pubout", "-out", "service-account.pub"
+    )
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -220,9 +282,11 @@ class NodeCluster:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -254,13 +318,15 @@ class NodeCluster:
         workdir = self.workdir
         apiserver_bin, etcd_bin = find_binaries()
         etcd_args = [
-            str(etcd_bin), "--name=default", f"--data-dir={workdir / 'etcd'}",
+            str(etcd_bin),
+            "--name=default",
+            f"--data-dir={workdir / 'etcd'}",
             "--listen-client-urls=http://127.0.0.1:2379",
             "--advertise-client-urls=http://127.0.0.1:2379",
             "--listen-peer-urls=http://127.0.0.1:2380",
             "--initial-advertise-peer-urls=http://127.0.0.1:2380",
             "--initial-cluster=default=http://127.0.0.1:2380",
-        ]  # fmt: skip
+        ]
         if _etcd_supports_no_fsync(etcd_bin):
             etcd_args.append("--unsafe-no-fsync")
         self._spawn("etcd", etcd_args)
@@ -272,45 +338,64 @@ class NodeCluster:
         tokens = certs / "tokens.csv"
         tokens.write_text(f'{self.token},admin,admin,"system:masters"\n')
         tokens.chmod(0o600)
-        self._spawn("kube-apiserver", [
-            str(apiserver_bin), "--bind-address=0.0.0.0", f"--advertise-address={netns.NODE_IP}",
-            f"--secure-port={API_PORT}", "--etcd-servers=http://127.0.0.1:2379",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", f"--token-auth-file={tokens}",
-            f"--cert-dir={certs}", f"--tls-cert-file={certs / 'apiserver.crt'}",
-            f"--tls-private-key-file={certs / 'apiserver.key'}",
-            f"--client-ca-file={certs / 'ca.crt'}",
-            f"--kubelet-client-certificate={certs / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={certs / 'apiserver-kubelet-client.key'}",
-            f"--service-account-issuer=https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
-            f"--service-account-key-file={certs / 'service-account.pub'}",
-            f"--service-account-signing-key-file={certs / 'service-account.key'}",
-            "--allow-privileged=true",
-            # The node's name resolves nowhere (no DNS outside the cluster): logs and exec
-            # reach the kubelet at its address.
-            "--kubelet-preferred-address-types=InternalIP",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(apiserver_bin),
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={netns.NODE_IP}",
+                f"--secure-port={API_PORT}",
+                "--etcd-servers=http://127.0.0.1:2379",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                f"--token-auth-file={tokens}",
+                f"--cert-dir={certs}",
+                f"--tls-cert-file={certs / 'apiserver.crt'}",
+                f"--tls-private-key-file={certs / 'apiserver.key'}",
+                f"--client-ca-file={certs / 'ca.crt'}",
+                f"--kubelet-client-certificate={certs / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={certs / 'apiserver-kubelet-client.key'}",
+                f"--service-account-issuer=https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
+                f"--service-account-key-file={certs / 'service-account.pub'}",
+                f"--service-account-signing-key-file={certs / 'service-account.key'}",
+                "--allow-privileged=true",
+                # The node's name resolves nowhere (no DNS outside the cluster): logs and exec
+                # reach the kubelet at its address.
+                "--kubelet-preferred-address-types=InternalIP",
+            ],
+        )
         self._write_kubeconfig(self.kubeconfig, self.server)
         if host_ip and self.host_kubeconfig:
             self._write_kubeconfig(self.host_kubeconfig, f"https://{host_ip}:{API_PORT}")
         self._wait("the API server to be ready", self._api_ready, deadline)
 
         kubeconfig = str(self.kubeconfig)
-        self._spawn("kube-controller-manager", [
-            str(bin_dir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", "--leader-elect=false",
-            f"--service-account-private-key-file={certs / 'service-account.key'}",
-            f"--root-ca-file={certs / 'ca.crt'}", "--use-service-account-credentials=false",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-        ])  # fmt: skip
-        self._spawn("kube-scheduler", [
-            str(bin_dir / "kube-scheduler"), f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", "--leader-elect=false",
-        ])  # fmt: skip
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(bin_dir / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={certs / 'service-account.key'}",
+                f"--root-ca-file={certs / 'ca.crt'}",
+                "--use-service-account-credentials=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(bin_dir / "kube-scheduler"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                "--leader-elect=false",
+            ],
+        )
 
         self._start_containerd(deadline)
         self._import_images()
@@ -327,9 +412,14 @@ class NodeCluster:
         # The Debian runc (with seccomp) first on PATH, whatever else is installed.
         env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin:" + env.get("PATH", "")
         process = subprocess.Popen(
-            [*_death_signal_prefix(), *args], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, cwd=self.workdir, env=env, process_group=0,
-        )  # fmt: skip
+            [*_death_signal_prefix(), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env=env,
+            process_group=0,
+        )
         self._processes[name] = process
         return process
 
@@ -356,14 +446,24 @@ class NodeCluster:
     def _write_kubeconfig(self, path: Path, server: str) -> None:
         ca = base64.b64encode(self.ca_file.read_bytes()).decode()
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": CONTEXT_NAME,
-                          "cluster": {"server": server, "certificate-authority-data": ca}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [
+                {
+                    "name": CONTEXT_NAME,
+                    "cluster": {"server": server, "certificate-authority-data": ca},
+                }
+            ],
             "users": [{"name": f"{CONTEXT_NAME}-admin", "user": {"token": self.token}}],
-            "contexts": [{"name": CONTEXT_NAME,
-                          "context": {"cluster": CONTEXT_NAME, "user": f"{CONTEXT_NAME}-admin"}}],
+            "contexts": [
+                {
+                    "name": CONTEXT_NAME,
+                    "context": {"cluster": CONTEXT_NAME, "user": f"{CONTEXT_NAME}-admin"},
+                }
+            ],
             "current-context": CONTEXT_NAME,
-        }  # fmt: skip
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -376,11 +476,11 @@ class NodeCluster:
         import urllib.request
 
         request = urllib.request.Request(
-            self.server + path, method=method,
+            self.server + path,
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             return json.loads(response.read() or b"null")
@@ -442,8 +542,11 @@ state = "{base / "state"}"
     def _ctr(self, *args: str) -> str:
         result = subprocess.run(
             ["ctr", "--address", str(self.containerd_socket), "--namespace", "k8s.io", *args],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
@@ -464,16 +567,22 @@ state = "{base / "state"}"
             "name": "eoe-pods",
             "plugins": [
                 {
-                    "type": "bridge", "bridge": "eoe-br0", "isGateway": True, "ipMasq": True,
+                    "type": "bridge",
+                    "bridge": "eoe-br0",
+                    "isGateway": True,
+                    "ipMasq": True,
                     "hairpinMode": True,
-                    "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]],
-                             "routes": [{"dst": "0.0.0.0/0"}],
-                             # Per cluster: two clusters on one machine must not share leases.
-                             "dataDir": str(self.workdir / "cni" / "ipam")},
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": POD_CIDR}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        # Per cluster: two clusters on one machine must not share leases.
+                        "dataDir": str(self.workdir / "cni" / "ipam"),
+                    },
                 },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
             ],
-        }  # fmt: skip
+        }
         (conf_dir / "10-eoe.conflist").write_text(json.dumps(conflist, indent=2))
 
     def _start_kubelet(self, bin_dir: Path, deadline: float) -> None:
@@ -483,35 +592,57 @@ state = "{base / "state"}"
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
             # This machine has cgroup v1 and no systemd managing it.
-            "failCgroupV1": False, "cgroupDriver": "cgroupfs", "cgroupsPerQOS": False,
-            "enforceNodeAllocatable": [], "failSwapOn": False,
+            "failCgroupV1": False,
+            "cgroupDriver": "cgroupfs",
+            "cgroupsPerQOS": False,
+            "enforceNodeAllocatable": [],
+            "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                               "x509": {"clientCAFile": str(self.ca_file)}},
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": False},
+                "x509": {"clientCAFile": str(self.ca_file)},
+            },
             "authorization": {"mode": "AlwaysAllow"},
-            "clusterDNS": [DNS_SERVICE_IP], "clusterDomain": CLUSTER_DOMAIN,
+            "clusterDNS": [DNS_SERVICE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
             # The machine's resolver is outside the namespace: pods get the cluster's only.
             "resolvConf": "",
             "podLogsDir": str(base / "pod-logs"),
-            "readOnlyPort": 0, "port": 10250, "healthzBindAddress": "127.0.0.1",
+            "readOnlyPort": 0,
+            "port": 10250,
+            "healthzBindAddress": "127.0.0.1",
             "serializeImagePulls": False,
             # A busy test machine's disk must not evict the tests' pods.
-            "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%",
-                             "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "evictionHard": {
+                "memory.available": "50Mi",
+                "nodefs.available": "1%",
+                "imagefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+            },
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
             "maxPods": 110,
             # Status and probes a little more often than the defaults: tests wait for states.
-            "nodeStatusUpdateFrequency": "5s", "syncFrequency": "10s",
+            "nodeStatusUpdateFrequency": "5s",
+            "syncFrequency": "10s",
             "fileCheckFrequency": "10s",
             "shutdownGracePeriod": "0s",
-        }  # fmt: skip
+        }
         (base / "config.yaml").write_text(yaml.safe_dump(config))
-        self._spawn("kubelet", [
-            str(bin_dir / "kubelet"), f"--config={base / 'config.yaml'}",
-            f"--kubeconfig={self.kubeconfig}", f"--root-dir={base / 'root'}",
-            f"--cert-dir={base / 'pki'}", f"--node-ip={netns.NODE_IP}",
-            f"--hostname-override={NODE_NAME}", "--v=1",
-        ])  # fmt: skip
+        self._spawn(
+            "kubelet",
+            [
+                str(bin_dir / "kubelet"),
+                f"--config={base / 'config.yaml'}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--root-dir={base / 'root'}",
+                f"--cert-dir={base / 'pki'}",
+                f"--node-ip={netns.NODE_IP}",
+                f"--hostname-override={NODE_NAME}",
+                "--v=1",
+            ],
+        )
         self._wait("the node to be Ready", self._node_ready, deadline)
 
     def _node_ready(self) -> bool:
@@ -524,13 +655,20 @@ state = "{base / "state"}"
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",
             "clientConnection": {"kubeconfig": str(self.kubeconfig)},
-            "mode": "iptables", "clusterCIDR": POD_CIDR, "hostnameOverride": NODE_NAME,
+            "mode": "iptables",
+            "clusterCIDR": POD_CIDR,
+            "hostnameOverride": NODE_NAME,
             # Leave the machine-wide conntrack table alone: it is not this namespace's.
-            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                          "tcpCloseWaitTimeout": "0s"},
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
             "iptables": {"masqueradeAll": True},
-            "metricsBindAddress": "127.0.0.1:10249", "healthzBindAddress": "127.0.0.1:10256",
-        }  # fmt: skip
+            "metricsBindAddress": "127.0.0.1:10249",
+            "healthzBindAddress": "127.0.0.1:10256",
+        }
         path = self.workdir / "kube-proxy.yaml"
         path.write_text(yaml.safe_dump(config))
         self._spawn("kube-proxy", [str(bin_dir / "kube-proxy"), f"--config={path}"])
@@ -556,21 +694,35 @@ state = "{base / "state"}"
 }}
 """)
         self._spawn("coredns", [str(bin_dir / "coredns"), "-conf", str(corefile)])
-        ports = [{"name": "dns", "port": 53, "protocol": "UDP"},
-                 {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]  # fmt: skip
-        self.api("POST", "/api/v1/namespaces/kube-system/services", {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
-            "spec": {"clusterIP": DNS_SERVICE_IP, "ports": ports},
-        })  # fmt: skip
-        self.api("POST", "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", {
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": "kube-dns-node",
-                         "labels": {"kubernetes.io/service-name": "kube-dns"}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [netns.NODE_IP], "conditions": {"ready": True}}],
-            "ports": ports,
-        })  # fmt: skip
+        ports = [
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+        ]
+        self.api(
+            "POST",
+            "/api/v1/namespaces/kube-system/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
+                "spec": {"clusterIP": DNS_SERVICE_IP, "ports": ports},
+            },
+        )
+        self.api(
+            "POST",
+            "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": "kube-dns-node",
+                    "labels": {"kubernetes.io/service-name": "kube-dns"},
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [netns.NODE_IP], "conditions": {"ready": True}}],
+                "ports": ports,
+            },
+        )
         self._wait("cluster DNS", self._dns_answers, deadline)
 
     def _dns_answers(self) -> bool:

@@ -32,6 +32,9 @@ class Replicas:
     desired: int
     ready: int
     missing: bool = False
+    # The workload's first rollout is under way (a Deployment just created, its pods not yet
+    # ready) and has not run past its progress deadline.
+    starting: bool = False
 
     @classmethod
     def absent(cls) -> Replicas:
@@ -64,7 +67,7 @@ class HealthState:
 
 def decide(state: HealthState, policy: HealthPolicy) -> Health:
     """API.md's rules, top to bottom; the FAILED latch first."""
-    if not state.checked:
+    if not state.checked or _still_starting(state):
         return Health.UNKNOWN
     f = state.consecutive_failures
     threshold = policy.failure_threshold
@@ -92,6 +95,22 @@ def decide(state: HealthState, policy: HealthPolicy) -> Health:
     return Health.HEALTHY
 
 
+def _still_starting(state: HealthState) -> bool:
+    """A service created with its workload, judged before the first pods could be ready:
+    no ready replica and checks that cannot pass yet say nothing about an outage, and a
+    FAILED verdict would fail the service over at birth. It stays UNKNOWN until the first
+    rollout completes or runs past its deadline (the Deployment then stops "starting"). Only
+    a service never judged otherwise: a rollout that takes every pod of a running service
+    away is an outage."""
+    replicas = state.replicas
+    return (
+        state.health is Health.UNKNOWN
+        and replicas is not None
+        and replicas.starting
+        and (replicas.ready == 0 or not state.last_check_ok)
+    )
+
+
 def failed_by_replicas(state: HealthState) -> bool:
     """FAILED because no replica of the workload is ready (or it is missing): what the API
     server says, whatever the checks say. Inconclusive checks hold no decision on this."""
@@ -111,6 +130,10 @@ def record_check(state: HealthState, outcome: CheckOutcome, policy: HealthPolicy
     """Fold one check result into the counters and decide the health again."""
     if outcome.ok:
         failures, successes = 0, state.consecutive_successes + 1
+    elif _still_starting(state):
+        # Not counted: the workload's first pods are still starting, so the failures would
+        # turn the service FAILED the moment the rollout completes.
+        failures, successes = 0, 0
     else:
         failures, successes = state.consecutive_failures + 1, 0
     updated = replace(
@@ -158,6 +181,8 @@ def explain(state: HealthState, policy: HealthPolicy, workload: str = "the workl
     message, and hence the status, only changes when the reason does)."""
     health = state.health
     if health is Health.UNKNOWN:
+        if _still_starting(state):
+            return f"{workload} is starting: its first rollout has not completed"
         return "not checked yet"
     reasons: list[str] = []
     replicas = state.replicas

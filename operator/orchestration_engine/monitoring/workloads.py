@@ -22,9 +22,36 @@ WorkloadKey = tuple[str, str, str]  # namespace, kind, name
 KINDS = ("Deployment", "StatefulSet")
 
 
-def replicas_from(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Replicas:
+# The Deployment controller's Progressing reasons while a rollout is under way; once it is
+# done the reason is NewReplicaSetAvailable, past its deadline ProgressDeadlineExceeded.
+ROLLING_OUT = frozenset({"NewReplicaSetCreated", "FoundNewReplicaSet", "ReplicaSetUpdated"})
+
+
+def first_rollout_under_way(status: Mapping[str, Any]) -> bool:
+    """A Deployment whose rollout is progressing and which has never been available: created
+    moments ago. (A later rollout keeps Available True from its old pods, unless it replaces
+    them all at once, which is an outage and is judged as one.) Without conditions (the
+    controller has not synced it yet, for milliseconds; or no controller writes them) it is
+    judged as before. StatefulSets report no progress; they are judged from the first check."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    progressing, available = conditions.get("Progressing"), conditions.get("Available")
+    return (
+        progressing is not None
+        and progressing.get("status") == "True"
+        and progressing.get("reason") in ROLLING_OUT
+        and (available is None or available.get("status") != "True")
+    )
+
+
+def replicas_from(
+    spec: Mapping[str, Any], status: Mapping[str, Any], kind: str = "Deployment"
+) -> Replicas:
     desired = spec.get("replicas")
-    return Replicas(1 if desired is None else int(desired), int(status.get("readyReplicas") or 0))
+    return Replicas(
+        1 if desired is None else int(desired),
+        int(status.get("readyReplicas") or 0),
+        starting=kind == "Deployment" and first_rollout_under_way(status),
+    )
 
 
 class WorkloadCache:
@@ -37,7 +64,9 @@ class WorkloadCache:
     def update(self, kind: str, body: Mapping[str, Any]) -> WorkloadKey:
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace", "")), kind, str(meta.get("name", "")))
-        self._replicas[key] = replicas_from(body.get("spec") or {}, body.get("status") or {})
+        self._replicas[key] = replicas_from(
+            body.get("spec") or {}, body.get("status") or {}, kind
+        )
         return key
 
     def remove(self, key: WorkloadKey) -> None:
