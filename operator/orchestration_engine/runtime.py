@@ -321,7 +321,7 @@ async def operate(
             # kopf would otherwise name itself after the process's user name, which a pod run
             # as a fixed or arbitrary uid (ours, OpenShift's) does not have: getpwuid raises
             # and the operator never starts. The Lease's identity is the pod's and the pid.
-            identity=default_identity(),
+            identity=cast(Any, default_identity()),  # kopf's NewType over str
             clusterwide=settings.clusterwide,
             namespaces=settings.namespaces,
             liveness_endpoint=health,
