@@ -239,9 +239,13 @@ def markdown(r: TrafficResults) -> str:
             row("traffic served by the standby", r.traffic),
             row("floor: selector written by hand → traffic", r.floor),
             "",
-            "The primary's readiness probe fails within a second of the fault, its endpoint goes,"
-            " and the operator sees no ready replica (FAILED without waiting for three failed"
-            " checks); what follows the switch is the floor's path.",
+            "The selector moves within about a second: kubelet's readiness probe (every second)"
+            " takes the primary's pod out, and the operator judges the service FAILED on \"no"
+            ' replica ready" without waiting for three failed checks (the API-only figure'
+            " above waits for them). Traffic follows the selector by more than the floor: the"
+            " primary's endpoint has just been removed, and kube-proxy applies changes at most"
+            " once a second (its `minSyncPeriod`, 1 s by default), so the standby's endpoint"
+            " waits for the next sync. That part is the cluster's, not the operator's.",
             "",
         ]
     )
