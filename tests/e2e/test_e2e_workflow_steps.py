@@ -213,7 +213,7 @@ def test_wait_healthy_waits_for_real_readiness(kube_api: Any, namespace: str) ->
         return status if ok else None
 
     wait_for(waiting, 120, "the workflow Running in its waitHealthy step")
-    # While no pod is ready the step keeps waiting: over this window (a dozen readiness
+    # While no pod is ready the step keeps waiting: over this window (ten readiness
     # probes and health decisions) it neither succeeds nor fails.
     _holds(
         lambda: waiting() and not running_ready_pods(kube_api, namespace, "app=shop"),
