@@ -191,6 +191,9 @@ async def operate(
         health=monitor.health_of,
         service=monitor.spec_of,
         failover=failover,
+        workload_generation=lambda namespace, kind, name: workload_cache.generation(
+            (namespace, kind, name)
+        ),
     )
     notifier = WebhookNotifier(api, actions_http, lambda: keeper.spec.notification)
     failover_controller = FailoverController(api, monitor, failover)

@@ -20,7 +20,9 @@ CHART = ROOT / "charts" / "orchestration-engine"
 GROUP, VERSION = "orchestration.eoe.dev", "v1alpha1"
 WEB_IMAGE = "orchestration-engine-e2e/web:1"
 OPERATOR_REPOSITORY = "orchestration-engine"
-OPERATOR_TAG = "dev"
+# EOE_E2E_OPERATOR_TAG: run the tier against an operator image built under another tag
+# (`IMAGE=orchestration-engine:<tag> build_images.py operator`), leaving :dev as it is.
+OPERATOR_TAG = os.environ.get("EOE_E2E_OPERATOR_TAG") or "dev"
 RELEASE = "eoe"
 RELEASE_NAMESPACE = "eoe-system"
 # Pod Security's restricted level, enforced on every namespace the tests make, as platform

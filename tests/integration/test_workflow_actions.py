@@ -37,6 +37,7 @@ from orchestration_engine.api.workflow import (
     ServiceParams,
 )
 from orchestration_engine.kube.traffic_switch import switch_traffic
+from orchestration_engine.monitoring.workloads import WorkloadCache
 
 pytestmark = pytest.mark.cluster
 
@@ -224,6 +225,49 @@ async def test_scale_names_what_is_missing(api: Any, kube_api: Any, namespace: s
         await scale(deps, ctx, by_service("bare"))
     with pytest.raises(StepFailed, match=rf"^Deployment gone not found in {namespace}$"):
         await scale(deps, ctx, by_service("gone"))
+
+
+async def test_scale_ends_once_the_operators_cache_has_the_change(
+    api: Any, kube_api: Any, namespace: str
+) -> None:
+    """Health is judged from the operator's cache of the workload. Were the step to end when
+    the PATCH answered, a waitHealthy step right after it could read the health before the
+    workload's watch event came, still "1 of 1 ready", and pass before any new pod ran."""
+    deployment(kube_api, namespace, "payments", replicas=1)
+    cache = WorkloadCache()
+    # What the operator's watch delivered so far: the Deployment before the scale.
+    cache.update("Deployment", kube_api.sanitize_for_serialization(
+        read_deployment(kube_api, namespace, "payments")))  # fmt: skip
+    deps = replace(
+        make_deps(api, {"payments": with_workload("payments")}),
+        workload_generation=lambda ns, kind, name: cache.generation((ns, kind, name)),
+    )
+    params = ScaleParams.model_validate({"service": "payments", "replicas": 3})
+    step = asyncio.create_task(scale(deps, context(namespace, "grow"), params))
+
+    async def patched() -> bool:
+        return bool(read_deployment(kube_api, namespace, "payments").spec.replicas == 3)
+
+    while not await patched():
+        assert not step.done(), step
+        await asyncio.sleep(0.02)
+    # The API server has the change; the cache does not yet: the step still runs.
+    await asyncio.sleep(0.3)
+    assert not step.done()
+    assert cache.lookup((namespace, "Deployment", "payments")).desired == 1
+
+    # The watch event arrives: the step ends, and what the cache says is the new count.
+    cache.update("Deployment", kube_api.sanitize_for_serialization(
+        read_deployment(kube_api, namespace, "payments")))  # fmt: skip
+    message = await asyncio.wait_for(step, 5)
+    assert message == "payments scaled to 3 replicas (Deployment payments)"
+    assert cache.lookup((namespace, "Deployment", "payments")).desired == 3
+
+    # A workload the cache does not hold is not waited for: no event would ever bring it.
+    cache.remove((namespace, "Deployment", "payments"))
+    again = ScaleParams.model_validate({"service": "payments", "replicas": 2})
+    await asyncio.wait_for(scale(deps, context(namespace, "shrink"), again), 5)
+    assert read_deployment(kube_api, namespace, "payments").spec.replicas == 2
 
 
 # --- restart --------------------------------------------------------------------------------

@@ -77,6 +77,9 @@ class ActionDeps:
     failover: Failover
     # How often waiting actions (job, waitHealthy) look again when no event wakes them.
     poll_seconds: float = 1.0
+    # A workload's metadata.generation (namespace, kind, name) as the operator's caches last
+    # saw it, None if never. Unset: there are no caches to wait for (deps built by a test).
+    workload_generation: Callable[[str, str, str], int | None] | None = None
 
 
 Action = Callable[[ActionDeps, StepContext, Model], Awaitable[str]]

@@ -4,17 +4,28 @@ It sets the target (never adds to the current count), so running the same attemp
 lands in the same place, and a request tried again after a transient API fault (429, 5xx, a
 dropped connection: kube/transient.py) is harmless. It does not wait for the replicas to be
 ready: a ``waitHealthy`` step after it does, with its own timeout.
+
+It does wait, a few milliseconds, until the operator's own view of the workload (its watch
+cache) has the change. Health is judged from that view, and the next step starts as soon as
+this one's end is written: one round trip, which may beat the workload's watch event. A
+``waitHealthy`` step reading the health before that event still saw the old count (1 of 1
+ready: HEALTHY) and passed at once, before any new pod ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from orchestration_engine.actions.base import ActionDeps, StepContext, StepFailed
 from orchestration_engine.api.common import WorkloadRef
 from orchestration_engine.api.workflow import RestartParams, ScaleParams
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.transient import retrying
+
+# How often the operator's cache is looked at while waiting for it to see the change.
+SEEN_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -64,4 +75,23 @@ async def scale(deps: ActionDeps, ctx: StepContext, params: ScaleParams) -> str:
     )
     if patched is None:
         raise StepFailed(f"{target.workload} not found in {ctx.namespace}")
+    await seen_by_operator(deps, ctx, target.ref, patched)
     return f"{target.subject} scaled to {params.replicas} replicas{target.suffix()}"
+
+
+async def seen_by_operator(
+    deps: ActionDeps, ctx: StepContext, ref: WorkloadRef, patched: dict[str, Any]
+) -> None:
+    """Until the operator's cache holds ``patched``'s generation of the workload, or a newer
+    one. The step's timeout bounds the wait; a workload the cache does not hold (never seen,
+    or deleted since) is not waited for: nothing would ever bring it."""
+    if deps.workload_generation is None:
+        return
+    generation = (patched.get("metadata") or {}).get("generation")
+    if not isinstance(generation, int):
+        return
+    while True:
+        seen = deps.workload_generation(ctx.namespace, ref.kind.value, ref.name)
+        if seen is None or seen >= generation:
+            return
+        await asyncio.sleep(SEEN_POLL_SECONDS)

@@ -57,6 +57,8 @@ def replicas_from(
 class WorkloadCache:
     def __init__(self) -> None:
         self._replicas: dict[WorkloadKey, Replicas] = {}
+        # metadata.generation as last seen: a `scale` step waits until it includes its change.
+        self._generations: dict[WorkloadKey, int] = {}
 
     def __len__(self) -> int:
         return len(self._replicas)
@@ -67,14 +69,22 @@ class WorkloadCache:
         self._replicas[key] = replicas_from(
             body.get("spec") or {}, body.get("status") or {}, kind
         )
+        generation = meta.get("generation")
+        if isinstance(generation, int):
+            self._generations[key] = generation
         return key
 
     def remove(self, key: WorkloadKey) -> None:
         self._replicas.pop(key, None)
+        self._generations.pop(key, None)
 
     def lookup(self, key: WorkloadKey) -> Replicas:
         """The workload's replicas; ``Replicas.absent()`` when it does not exist."""
         return self._replicas.get(key) or Replicas.absent()
+
+    def generation(self, key: WorkloadKey) -> int | None:
+        """The workload's ``metadata.generation`` as last seen; None if it was not seen."""
+        return self._generations.get(key)
 
     async def prime(self, api: client.ApiClient, namespaces: Iterable[str]) -> None:
         apps = client.AppsV1Api(api)
