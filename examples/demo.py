@@ -326,6 +326,24 @@ def call(url: str, timeout: float = 1.0) -> tuple[dict[str, Any] | None, str]:
     return answer, f"role {answer.get('role')} ({answer.get('name')}, pod {answer.get('pod')})"
 
 
+def break_primaries(core: Any, namespace: str, broken: set[str]) -> None:
+    """POST /break to every primary pod not broken yet: a replacement the autoscaler starts
+    meanwhile (it keeps minReplicas) is part of the broken primary too."""
+    pods = core.list_namespaced_pod(namespace, label_selector="app=payments,role=primary").items
+    for pod in pods:
+        name, ip = pod.metadata.name, pod.status.pod_ip
+        if name in broken or not ip or pod.metadata.deletion_timestamp is not None:
+            continue
+        request = urllib.request.Request(f"http://{ip}:8080/break", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - http:// built here
+                pass
+        except OSError:
+            continue  # not listening yet: the next round
+        broken.add(name)
+        console.print(f"broke primary pod {name} (POST http://{ip}:8080/break)")
+
+
 def provoke_failover(api: Any, namespace: str, stop: threading.Event) -> None:
     """Break the primary's pods and follow a client of the Service until the standby answers.
 
@@ -335,44 +353,48 @@ def provoke_failover(api: Any, namespace: str, stop: threading.Event) -> None:
     from kubernetes import client
 
     core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
     cluster_ip = core.read_namespaced_service("payments", namespace).spec.cluster_ip
     url = f"http://{cluster_ip}:8080/"
     console.rule("Failover")
     console.print(f"a client calls the Service payments at {url}: {call(url)[1]}")
-    pods = core.list_namespaced_pod(namespace, label_selector="app=payments,role=primary").items
-    primaries = [p for p in pods if p.status.pod_ip and p.metadata.deletion_timestamp is None]
-    broken = time.monotonic()
-    for pod in primaries:
-        request = urllib.request.Request(f"http://{pod.status.pod_ip}:8080/break", method="POST")
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - http:// built here
-            pass
-        console.print(
-            f"broke primary pod {pod.metadata.name} (POST http://{pod.status.pod_ip}:8080/break)"
-        )
-    last = ""
-    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+    broken: set[str] = set()
+    started = time.monotonic()
+    break_primaries(core, namespace, broken)
+    last, moved = "", False
+    status: dict[str, Any] = {}
+    deadline = started + FAILOVER_TIMEOUT_S
     while time.monotonic() < deadline:
         if stop.is_set():
             raise KeyboardInterrupt
         answer, seen = call(url, timeout=0.5)
         if seen != last:
-            console.print(f"  +{time.monotonic() - broken:5.1f} s  the Service answers: {seen}")
+            console.print(f"  +{time.monotonic() - started:5.1f} s  the Service answers: {seen}")
             last = seen
         if answer and answer.get("role") == "standby":
-            break
+            if not moved:
+                moved = True
+                console.print(
+                    f"traffic moved to the standby {time.monotonic() - started:.1f} s after "
+                    "the primary broke"
+                )
+            # The Service's selector is switched first, the status written after it.
+            obj = custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "orchestratedservices", "payments"
+            )
+            status = obj.get("status") or {}
+            if status.get("activeTarget") == "standby":
+                break
+        elif not moved:
+            break_primaries(core, namespace, broken)
         time.sleep(0.2)
     else:
-        raise DemoFailed(f"the Service did not move to the standby within {FAILOVER_TIMEOUT_S:g} s")
-    custom = client.CustomObjectsApi(api)
-    status = (
-        custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "orchestratedservices", "payments"
-        ).get("status")
-        or {}
-    )
+        raise DemoFailed(
+            f"the failover to the standby did not complete within {FAILOVER_TIMEOUT_S:g} s"
+        )
     console.print(
-        f"traffic moved to the standby {time.monotonic() - broken:.1f} s after the primary broke: "
-        f"activeTarget={status.get('activeTarget')}, failoverCount={status.get('failoverCount')}"
+        f"payments: activeTarget={status.get('activeTarget')}, "
+        f"failoverCount={status.get('failoverCount')}"
     )
 
 

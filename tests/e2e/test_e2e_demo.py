@@ -66,7 +66,8 @@ def test_make_demo_runs_the_examples_and_a_failover_on_the_local_cluster(
     )
     assert "broke primary pod payments-" in failover
     assert "the Service answers: role standby (payments-standby" in failover
-    assert "activeTarget=standby, failoverCount=1" in failover
+    assert "traffic moved to the standby" in failover
+    assert "payments: activeTarget=standby, failoverCount=1" in failover
     assert "Succeeded" in _row(failover, "nightly-maintenance")
     assert "HEALTHY" in _row(failover, "postgres")
 
