@@ -2,9 +2,9 @@
 workflow's Job runs: the rolling update replaces both pods, and through it no two pods lead at
 once, no step runs twice, the workflow Succeeds and the store keeps the rows from before.
 
-This module installs a release of its own in its own namespace. The session's operator (if an
-earlier module installed it) is scaled to zero for the module and back after: two operators
-watching every namespace must never act at once."""
+This module installs a release of its own in its own namespace. The session's operator (the
+root conftest's module fixtures install it with the CRDs) is scaled to zero for the module and
+back after: two operators watching every namespace must never act at once."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from e2e_operator_support import (
     holder_pod,
+    job_complete,
     job_pods,
     job_workflow,
     leader_gauge,
@@ -216,7 +217,7 @@ def test_helm_upgrade_with_two_replicas_never_two_leaders_and_no_step_twice(
     sampler.start()
     try:
         before_pods = {p.metadata.name for p in operator_pods(kube_api, release)}
-        create_custom(kube_api, WORKLOADS, job_workflow("rollout", job_seconds=45))
+        create_custom(kube_api, WORKLOADS, job_workflow("rollout", job_seconds=60))
         uid = workflow(kube_api, WORKLOADS, "rollout")["metadata"]["uid"]
         wait_for(
             lambda: any(
@@ -243,6 +244,10 @@ def test_helm_upgrade_with_two_replicas_never_two_leaders_and_no_step_twice(
         )  # fmt: skip
         wait_for(lambda: _available(kube_api, release, DEPLOYMENT, 2), 300, "the rollout done")
         print(f"helm upgrade and rollout: {time.monotonic() - started:.1f} s")
+        # Every pod that ran when the Job started is gone and the Job still runs: the new pods
+        # finish the step the old ones started.
+        (job,) = workflow_jobs(kube_api, WORKLOADS, uid)
+        assert not job_complete(job), "the Job finished before the rollout: nothing was handed over"
         after = [p for p in operator_pods(kube_api, release) if ready(p)]
         assert {p.spec.containers[0].image for p in after} == {f"orchestration-engine:{NEW_TAG}"}
         assert not before_pods & {p.metadata.name for p in after}, "a pod was not replaced"
@@ -277,6 +282,7 @@ def test_helm_upgrade_with_two_replicas_never_two_leaders_and_no_step_twice(
 
     jobs = workflow_jobs(kube_api, WORKLOADS, uid)
     assert [j.metadata.name for j in jobs] == ["rollout-work"]
+    assert jobs[0].metadata.uid == job.metadata.uid, "the Job was made again"
     assert (jobs[0].status.succeeded or 0) == 1
     assert len(job_pods(kube_api, WORKLOADS, "rollout-work")) == 1
     steps = step_statuses(final)
