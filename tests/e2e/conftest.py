@@ -15,9 +15,9 @@ import re
 import secrets
 import shutil
 import sys
-from types import SimpleNamespace
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ from e2e_support import (  # noqa: E402
     operator_values,
     wait_for,
 )
-from localcluster import netns  # noqa: E402
+
 from localcluster.node import NodeCluster  # noqa: E402
 
 # Whole-cluster operations (a rollout, a helm upgrade, a namespace's deletion) take longer
@@ -52,7 +52,9 @@ def node_cluster() -> Iterator[NodeCluster]:
 def control_plane(node_cluster: NodeCluster) -> SimpleNamespace:
     """The root conftest's fixtures (kube_api, custom...) then talk to the real cluster: the
     same attributes as its ControlPlane."""
-    return SimpleNamespace(kubeconfig=node_cluster.kubeconfig, server=node_cluster.server, local=None)
+    return SimpleNamespace(
+        kubeconfig=node_cluster.kubeconfig, server=node_cluster.server, local=None
+    )
 
 
 def _create_namespace(kube: Any, name: str, labels: dict[str, str] | None = None) -> None:
@@ -60,9 +62,10 @@ def _create_namespace(kube: Any, name: str, labels: dict[str, str] | None = None
 
     core = client.CoreV1Api(kube)
     core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={**RESTRICTED,
-                                                                              **(labels or {})}))
-    )  # fmt: skip
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={**RESTRICTED, **(labels or {})})
+        )
+    )
 
 
 def namespace_gone(kube: Any, name: str) -> bool:
@@ -120,9 +123,16 @@ def installed_operator(node_cluster: NodeCluster, kube_api: Any, store_volume: P
     _create_namespace(kube_api, RELEASE_NAMESPACE)
     helm(
         node_cluster.kubeconfig,
-        "install", RELEASE, str(Path(__file__).resolve().parents[2] / "charts/orchestration-engine"),
-        "--namespace", RELEASE_NAMESPACE, *operator_values(), "--wait", "--timeout", "300s",
-    )  # fmt: skip
+        "install",
+        RELEASE,
+        str(Path(__file__).resolve().parents[2] / "charts/orchestration-engine"),
+        "--namespace",
+        RELEASE_NAMESPACE,
+        *operator_values(),
+        "--wait",
+        "--timeout",
+        "300s",
+    )
     name = f"{RELEASE}-orchestration-engine"
     wait_for(
         lambda: deployment_available(kube_api, RELEASE_NAMESPACE, name), 300, "the operator pod"
@@ -147,13 +157,22 @@ def healthy_fleet(kube_api: Any, installed_operator: str) -> str:
         app = f"steady-{index}"
         create(kube_api, name, web_deployment(app, app=app, role="primary", readiness_period=5))
         create(kube_api, name, web_service(app, {"app": app}))
-        create_custom(kube_api, name, {
-            "kind": "OrchestratedService",
-            "metadata": {"name": app},
-            "spec": {"serviceType": "web", "workloadRef": {"kind": "Deployment", "name": app},
-                     "healthCheck": {"http": {"url": f"http://{app}.{name}.svc:8080/healthz"},
-                                     "periodSeconds": 10}},
-        })  # fmt: skip
+        create_custom(
+            kube_api,
+            name,
+            {
+                "kind": "OrchestratedService",
+                "metadata": {"name": app},
+                "spec": {
+                    "serviceType": "web",
+                    "workloadRef": {"kind": "Deployment", "name": app},
+                    "healthCheck": {
+                        "http": {"url": f"http://{app}.{name}.svc:8080/healthz"},
+                        "periodSeconds": 10,
+                    },
+                },
+            },
+        )
     return name
 
 

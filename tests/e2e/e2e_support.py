@@ -49,16 +49,14 @@ def helm_binary() -> Path:
     return cache_root() / "bin" / "helm"
 
 
-def wait_for(
-    predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2
-) -> T:
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
     """The predicate's first truthy value; exceptions count as "not yet" until the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
             last = predicate()
-        except Exception as error:  # noqa: BLE001 - shown if the wait times out
+        except Exception as error:
             last = f"{type(error).__name__}: {error}"
         else:
             if last:
@@ -224,8 +222,10 @@ def workflow_phase(kube: Any, namespace: str, name: str) -> str | None:
 
 
 def create_custom(kube: Any, namespace: str, body: dict[str, Any]) -> None:
-    plural = {"OrchestratedService": "orchestratedservices",
-              "OrchestrationWorkflow": "orchestrationworkflows"}[body["kind"]]  # fmt: skip
+    plural = {
+        "OrchestratedService": "orchestratedservices",
+        "OrchestrationWorkflow": "orchestrationworkflows",
+    }[body["kind"]]
     body = {"apiVersion": f"{GROUP}/{VERSION}", **body}
     custom_api(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
 
@@ -236,8 +236,11 @@ def create_custom(kube: Any, namespace: str, body: dict[str, Any]) -> None:
 def helm(kubeconfig: Path, *args: str, timeout: float = 300) -> str:
     result = subprocess.run(
         [str(helm_binary()), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"helm {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
@@ -247,15 +250,21 @@ def operator_values(*, image_tag: str = OPERATOR_TAG, **extra: Any) -> list[str]
     """`--set` arguments for the chart as the e2e tier installs it: the local image (never
     pulled), the store on the PersistentVolume the test made (no dynamic provisioner here)."""
     values = [
-        "--set", f"image.repository={OPERATOR_REPOSITORY}",
-        "--set", f"image.tag={image_tag}",
-        "--set", "image.pullPolicy=Never",
-        "--set", "persistence.storageClass=-",
-        "--set", "persistence.size=1Gi",
+        "--set",
+        f"image.repository={OPERATOR_REPOSITORY}",
+        "--set",
+        f"image.tag={image_tag}",
+        "--set",
+        "image.pullPolicy=Never",
+        "--set",
+        "persistence.storageClass=-",
+        "--set",
+        "persistence.size=1Gi",
         # A failed test service clears its halt in seconds, not a minute: tests run one
         # after another against one operator.
-        "--set-json", 'operator.extraArgs=["--halt-settle-seconds=5"]',
-    ]  # fmt: skip
+        "--set-json",
+        'operator.extraArgs=["--halt-settle-seconds=5"]',
+    ]
     for key, value in extra.items():
         values += ["--set-json", f"{key}={json.dumps(value)}"]
     return values

@@ -48,8 +48,7 @@ def test_health_follows_real_readiness_and_http_checks(kube_api: Any, namespace:
     create_custom(kube_api, namespace, _service(namespace, failover=False))
 
     status = wait_for(
-        lambda: (s := service_status(kube_api, namespace, "shop")).get("health") == "HEALTHY"
-        and s,
+        lambda: (s := service_status(kube_api, namespace, "shop")).get("health") == "HEALTHY" and s,
         120,
         "the service HEALTHY from its pods' readiness and its HTTP check",
     )

@@ -66,9 +66,7 @@ class WorkloadCache:
     def update(self, kind: str, body: Mapping[str, Any]) -> WorkloadKey:
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace", "")), kind, str(meta.get("name", "")))
-        self._replicas[key] = replicas_from(
-            body.get("spec") or {}, body.get("status") or {}, kind
-        )
+        self._replicas[key] = replicas_from(body.get("spec") or {}, body.get("status") or {}, kind)
         generation = meta.get("generation")
         if isinstance(generation, int):
             self._generations[key] = generation
