@@ -78,7 +78,8 @@ def test_failover_moves_real_traffic_to_the_standby(kube_api: Any, namespace: st
         "the service HEALTHY",
     )
     url = f"http://{cluster_ip(kube_api, namespace, 'shop')}:8080/"
-    assert (get_json(url) or {}).get("role") == "primary"
+    # kube-proxy programs the ClusterIP a moment after the endpoints exist.
+    wait_for(lambda: (get_json(url) or {}).get("role") == "primary", 60, "the primary serving")
 
     primary = wait_for(
         lambda: running_ready_pods(kube_api, namespace, "app=shop,role=primary"), 60, "primary"

@@ -48,11 +48,24 @@ def engine() -> Iterator[None]:
             if line.startswith("export DOCKER_HOST="):
                 os.environ["DOCKER_HOST"] = line.removeprefix("export DOCKER_HOST=")
     try:
-        subprocess.run(
-            ["python3", str(IMAGES / "build_images.py"), "e2e", "--image", OPERATOR],
-            check=True,
-            timeout=840,
-        )
+        # Built by `make e2e-images` before the suite, outside the cluster's namespace: in it
+        # there is no network, and a rebuild (bytecode written into operator/ by other tests
+        # changes the build context) could not reach the package registry.
+        missing = [
+            ref
+            for ref in (
+                OPERATOR,
+                "orchestration-engine-e2e/web:1",
+                "orchestration-engine-e2e/pause:1",
+            )
+            if docker("image", "inspect", ref, timeout=30).returncode != 0
+        ]
+        if missing:
+            subprocess.run(
+                ["python3", str(IMAGES / "build_images.py"), "e2e", "--image", OPERATOR],
+                check=True,
+                timeout=840,
+            )
         yield
     finally:
         if started:
