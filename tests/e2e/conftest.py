@@ -26,6 +26,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parents[1])
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
+from e2e_operator_support import namespace_gone  # noqa: E402
 from e2e_support import (  # noqa: E402
     RELEASE,
     RELEASE_NAMESPACE,
@@ -66,18 +67,6 @@ def _create_namespace(kube: Any, name: str, labels: dict[str, str] | None = None
             metadata=client.V1ObjectMeta(name=name, labels={**RESTRICTED, **(labels or {})})
         )
     )
-
-
-def namespace_gone(kube: Any, name: str) -> bool:
-    from kubernetes import client
-
-    try:
-        client.CoreV1Api(kube).read_namespace(name)
-    except client.ApiException as error:
-        if error.status == 404:
-            return True
-        raise
-    return False
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from integration.store.store_servers import PostgresMissing, PostgresServer, find_postgres_bindir
+from integration.store.store_servers import PostgresServer, running_postgres
 from localcluster import netns
 from localcluster.node import POD_CIDR
 
@@ -38,16 +38,9 @@ class NodePostgres(PostgresServer):
 
 @contextlib.contextmanager
 def node_postgres() -> Iterator[NodePostgres]:
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        raise PostgresMissing
-    server = NodePostgres(bindir)
-    try:
-        server.init()
-        server.start()
+    with running_postgres(NodePostgres) as server:
+        assert isinstance(server, NodePostgres)
         yield server
-    finally:
-        server.destroy()
 
 
 def expose(kube: Any, namespace: str, name: str, port: int) -> str:

@@ -179,12 +179,15 @@ class PostgresMissing(RuntimeError):
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """A fresh server, running until the block ends; then its data directory is gone."""
+def running_postgres(
+    server_class: type[PostgresServer] = PostgresServer,
+) -> Iterator[PostgresServer]:
+    """A fresh server, running until the block ends; then its data directory is gone.
+    ``server_class``: a subclass that listens elsewhere (the e2e tier's, for pods)."""
     bindir = find_postgres_bindir()
     if bindir is None:
         raise PostgresMissing
-    server = PostgresServer(bindir)
+    server = server_class(bindir)
     try:
         server.init()
         server.start()
