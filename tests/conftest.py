@@ -219,6 +219,45 @@ def _engine_spec_kept(request: pytest.FixtureRequest) -> Iterator[None]:
             raise
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A cluster module leaves no OrchestratedService or OrchestrationWorkflow behind on the
+    session's control plane. There is no namespace controller, so what a module leaves runs on
+    under every later operator: a workflow that never ends holds a slot and the engine's phase,
+    failing services raise the halt, and a later module fails for what an earlier one did. The
+    leftovers are deleted and the module that left them fails, naming them. (The e2e tier's
+    cluster has a namespace controller, and a session-long fleet; someone else's cluster is
+    not ours to clean.)"""
+    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    if not any(_needs_control_plane(item) for item in items):
+        yield
+        return
+    yield
+    plane = request.getfixturevalue("control_plane")
+    if not isinstance(getattr(plane, "local", None), LocalControlPlane):
+        return
+    from kubernetes.client import ApiException
+
+    from orchestration_engine.api.common import GROUP, VERSION
+
+    custom = request.getfixturevalue("custom")
+    left: list[str] = []
+    for plural in ("orchestrationworkflows", "orchestratedservices"):
+        for obj in custom.list_cluster_custom_object(GROUP, VERSION, plural)["items"]:
+            meta = obj["metadata"]
+            left.append(f"{plural} {meta['namespace']}/{meta['name']}")
+            with contextlib.suppress(ApiException):
+                custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, meta["namespace"], plural, meta["name"]
+                )
+    if left:
+        pytest.fail(
+            f"{request.module.__name__} left objects on the shared control plane (now deleted; "
+            f"use the namespace fixture): {', '.join(sorted(left))}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 def operator(control_plane: ControlPlane, crds: None, tmp_path: Path) -> Iterator[OperatorProcess]:
     """The operator as a real process, watching every namespace."""

@@ -10,9 +10,14 @@ from typing import Any
 from integration_support import ROOT
 
 
-def test_demo_once_shows_what_the_operator_did(control_plane: Any, crds: None) -> None:
+def test_demo_once_shows_what_the_operator_did(
+    control_plane: Any, crds: None, namespace: str
+) -> None:
+    # The test's namespace, deleted with what the demo applied: left behind, the maintenance
+    # workflow (its Job never runs without a kubelet) would hold a slot and the engine's phase
+    # under every later module's operator.
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py"), "--once", "--namespace", "demo-test"],
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--once", "--namespace", namespace],
         env={**os.environ, "KUBECONFIG": str(control_plane.kubeconfig), "COLUMNS": "200"},
         capture_output=True,
         text=True,
