@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 __all__ = ["EnterpriseOrchestrationEngine", "OrchestrationConfiguration", "__version__"]
 
 if TYPE_CHECKING:
-    from orchestration_engine.enterprise import (
+    from orchestration_engine.legacy_api import (
         EnterpriseOrchestrationEngine,
         OrchestrationConfiguration,
     )
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # Imported on first use: the CLI must not pay for the Kubernetes client to print --help.
     if name in ("EnterpriseOrchestrationEngine", "OrchestrationConfiguration"):
-        from orchestration_engine import enterprise
+        from orchestration_engine import legacy_api
 
-        return getattr(enterprise, name)
+        return getattr(legacy_api, name)
     raise AttributeError(f"module 'orchestration_engine' has no attribute {name!r}")

@@ -79,7 +79,7 @@ def metric_names(expr: str) -> set[str]:
 def _register() -> None:
     """Import every module that defines metrics: prometheus_client registers them in its
     global REGISTRY at import."""
-    import orchestration_engine.metrics
+    import orchestration_engine.plumbing.metrics
     import orchestration_engine.store.metrics  # noqa: F401
 
 

@@ -10,7 +10,7 @@ comparison). The service is simulated:
   With the 100 ms target that is rho 0.75 at the target, 0.5 at half of it (where the latency
   signal scales in) and 0.83 at the 150 ms SLA.
 - The operator checks every 10 s and sees that latency with lognormal noise (sigma 0.1). Each
-  check is a scaling round, as monitoring/autoscaler.py does it: p95 of the samples of the
+  check is a scaling round, as controllers/services/autoscaler.py does it: p95 of the samples of the
   last minute since the last scaling, ``decide`` with the replicas asked for as ``current``,
   the recommendation kept for the stabilization windows (minReplicas 2, maxReplicas 40, the
   default 0 s up and 300 s down).

@@ -1,6 +1,6 @@
 """Benchmark: what a row of each table costs on disk in SQLite, and how long a store lasts.
 
-Rows shaped as the operator writes them (monitoring/store_sink.py and the other producers:
+Rows shaped as the operator writes them (controllers/services/store_sink.py and the other producers:
 names of realistic length, the usual messages and JSON documents) go through StoreWriter into
 a fresh, migrated SQLite file; SQLite's `dbstat` table then gives each table's pages, indexes
 included, and the bytes per row follow. From those, at 1,000 services checked every 10 s

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration_engine.api.common import QUANTITY
-from orchestration_engine.nesting import allow_api_server_nesting
+from orchestration_engine.plumbing.nesting import allow_api_server_nesting
 
 pytestmark = pytest.mark.cluster
 

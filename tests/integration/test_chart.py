@@ -397,7 +397,7 @@ def test_an_existing_issuer_replaces_the_self_signed_one() -> None:
 def test_container_args_are_flags_of_orchestration_engine_run(values: list[Path]) -> None:
     import typer
 
-    from orchestration_engine.cli import app
+    from orchestration_engine.cli.main import app
 
     command: Any = typer.main.get_command(app)
     run = command.commands["run"]

@@ -135,8 +135,8 @@ def test_deleted_workload_takes_its_discovered_service(
 def lagging_memo(async_api: Any) -> kopf.Memo:
     """What the operator holds just after it created a service, before that service's own
     watch event reached its cache: an empty cache of discovered services."""
+    from orchestration_engine.controllers.services.workloads import DiscoveredServices
     from orchestration_engine.kube.objects import CustomObjects
-    from orchestration_engine.monitoring.workloads import DiscoveredServices
 
     return kopf.Memo(
         discovered=DiscoveredServices(),
@@ -161,7 +161,7 @@ async def test_a_change_seen_before_the_cache_has_the_service_is_still_applied(
 ) -> None:
     """The race CI met: the workload's change is handled before the event of the service
     discovery had just created, so the plan says Create and the server says it exists."""
-    from orchestration_engine.handlers.workloads import discover
+    from orchestration_engine.app.handlers.workloads import discover
 
     memo = lagging_memo(async_api)
     await discover(memo, "Deployment", labelled("shop", namespace, "HIGH"), False)
@@ -174,7 +174,7 @@ async def test_a_change_seen_before_the_cache_has_the_service_is_still_applied(
 async def test_a_users_service_of_the_same_name_is_left_alone_by_a_lagging_cache(
     async_api: Any, custom: Any, namespace: str
 ) -> None:
-    from orchestration_engine.handlers.workloads import discover
+    from orchestration_engine.app.handlers.workloads import discover
 
     create_users_service(custom, namespace, "billing")
     await discover(

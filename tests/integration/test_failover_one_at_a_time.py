@@ -23,14 +23,14 @@ from orchestration_engine.actions.base import ActionDeps, StepContext
 from orchestration_engine.actions.failover import failback, failover
 from orchestration_engine.api.service import ServiceSpec
 from orchestration_engine.api.workflow import ServiceParams
+from orchestration_engine.controllers.services.failover import ServiceFailover
+from orchestration_engine.controllers.services.failover_controller import FailoverController
+from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
 from orchestration_engine.core.prober_health import FailureKind
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import Conflict
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.kube.traffic_switch import selector_patch, switch_traffic
-from orchestration_engine.monitoring.failover import ServiceFailover
-from orchestration_engine.monitoring.failover_controller import FailoverController
-from orchestration_engine.monitoring.service_monitor import ServiceMonitor
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
 

@@ -448,7 +448,7 @@ def test_once_reads_a_workflow_nested_as_deep_as_the_api_server_allows(
     """The API server stores JSON nested 10,000 deep; Python's decoder counts each level
     against the recursion limit (1,000), so one such workflow made every listing of
     workflows fail, and with it `watch`, `report` and `status` for every namespace."""
-    from orchestration_engine.nesting import allow_api_server_nesting
+    from orchestration_engine.plumbing.nesting import allow_api_server_nesting
 
     allow_api_server_nesting()  # for this process's client, which sends it
     deep: dict[str, Any] = {}

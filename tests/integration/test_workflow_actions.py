@@ -36,8 +36,8 @@ from orchestration_engine.api.workflow import (
     ScaleParams,
     ServiceParams,
 )
+from orchestration_engine.controllers.services.workloads import WorkloadCache
 from orchestration_engine.kube.traffic_switch import switch_traffic
-from orchestration_engine.monitoring.workloads import WorkloadCache
 
 pytestmark = pytest.mark.cluster
 

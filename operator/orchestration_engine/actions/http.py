@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 
-from orchestration_engine import metrics
 from orchestration_engine.actions.base import ActionDeps, StepContext, StepFailed
 from orchestration_engine.api.workflow import HttpParams
 from orchestration_engine.core.retry import next_wait, parse_retry_after
 from orchestration_engine.kube import transient
+from orchestration_engine.plumbing import metrics
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 EXCERPT_CHARS = 200

@@ -14,7 +14,7 @@ workflow's finished steps, a service's failover), so without it every restored w
 run again from its first step. Its ``observedGeneration`` numbers count the old object's
 generations; :func:`restored_status` moves them onto the new object's.
 
-Pure functions: the I/O is in ``kube/transfer.py`` and ``backup.py``.
+Pure functions: the I/O is in ``kube/transfer.py`` and ``cli/backup.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# kopf's own state: its default prefix, and the diff-base it keeps under ours (runtime.py).
+# kopf's own state: its default prefix, and the diff-base it keeps under ours (app/runtime.py).
 KOPF_ANNOTATION_PREFIXES = ("kopf.zalando.org/",)
 KOPF_ANNOTATIONS = frozenset({"orchestration.eoe.dev/last-handled-configuration"})
 

@@ -22,7 +22,8 @@ weighed together first:
   wait, and between the two percentages nothing changes: the band keeps it from flapping.
 
 While degraded, a suspect result is inconclusive: it moves no health, and no failover, failback
-or emergency halt follows from it (monitoring/prober_watch.py, docs/failover-and-scaling.md).
+or emergency halt follows from it (controllers/services/prober_watch.py,
+docs/failover-and-scaling.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One workflow's execution as a state machine: status in, next status and moves out.
 
-The runner (execution/runner.py) does the I/O; everything it decides comes from here:
+The runner (controllers/workflows/runner.py) does the I/O; everything it decides comes from here:
 
 - ``admit``: the status a workflow gets when the scheduler lets it start.
 - ``decide``: given the status, the time and which steps are executing in this process,

@@ -20,7 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.core.conditions import rfc3339
 from orchestration_engine.kube.errors import Conflict, Unavailable, translate
-from orchestration_engine.supervision import supervise
+from orchestration_engine.plumbing.supervision import supervise
 
 log = logging.getLogger(__name__)
 COMPONENT = "orchestration-engine"

@@ -15,10 +15,10 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from orchestration_engine import metrics
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.kube.errors import Conflict, KubeError, NotFound, Unavailable, translate
-from orchestration_engine.supervision import supervise
+from orchestration_engine.plumbing import metrics
+from orchestration_engine.plumbing.supervision import supervise
 
 log = logging.getLogger(__name__)
 

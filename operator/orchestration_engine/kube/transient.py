@@ -24,9 +24,9 @@ from typing import TypeVar
 
 import aiohttp
 
-from orchestration_engine import metrics
 from orchestration_engine.core.retry import next_wait
 from orchestration_engine.kube.errors import Unavailable
+from orchestration_engine.plumbing import metrics
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from orchestration_engine import metrics
 from orchestration_engine.core.api_retry import (
     Bucket,
     Failure,
@@ -43,6 +42,7 @@ from orchestration_engine.core.api_retry import (
     take,
 )
 from orchestration_engine.kube.errors import TransportError
+from orchestration_engine.plumbing import metrics
 
 log = logging.getLogger(__name__)
 

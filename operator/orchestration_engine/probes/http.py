@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from orchestration_engine.core.prober_health import FailureKind
-from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.plumbing.lifecycle import Lifecycle
 from orchestration_engine.probes.result import (
     CheckResult,
     connect_failure,

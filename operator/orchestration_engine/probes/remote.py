@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from orchestration_engine.core.prober_health import FailureKind
-from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.plumbing.lifecycle import Lifecycle
+from orchestration_engine.plumbing.supervision import supervise
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
-from orchestration_engine.supervision import supervise
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from orchestration_engine.lifecycle import Lifecycle
+from orchestration_engine.plumbing.lifecycle import Lifecycle
+from orchestration_engine.plumbing.supervision import supervise
 from orchestration_engine.probes.result import CheckResult
-from orchestration_engine.supervision import supervise
 
 logger = logging.getLogger(__name__)
 

@@ -190,7 +190,7 @@ def _tool(name: str) -> str:
 
 
 async def _run_tool(program: str, args: list[str], url: str) -> None:
-    from orchestration_engine.logs import redact_text  # the same redaction as the logs
+    from orchestration_engine.plumbing.logs import redact_text  # the same redaction as the logs
 
     process = await asyncio.create_subprocess_exec(
         program,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from orchestration_engine.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
 
 from .budget import max_bytes_for, parse_max_size
 from .engine import create_engine

@@ -14,6 +14,9 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+# The store when none is configured: a SQLite file in the working directory.
+DEFAULT_DATABASE_URL = "sqlite:///./orchestration.db"
+
 SQLITE = "sqlite+aiosqlite"
 POSTGRESQL = "postgresql+asyncpg"
 

@@ -34,8 +34,8 @@ from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestration_engine.lifecycle import Lifecycle
-from orchestration_engine.supervision import supervise
+from orchestration_engine.plumbing.lifecycle import Lifecycle
+from orchestration_engine.plumbing.supervision import supervise
 
 from . import metrics
 from .engine import create_engine

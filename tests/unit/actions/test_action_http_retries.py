@@ -19,9 +19,9 @@ from orchestration_engine.actions.base import ActionDeps, StepContext, StepFaile
 from orchestration_engine.actions.http import TRIES, http
 from orchestration_engine.actions.registry import run_action
 from orchestration_engine.api.workflow import HttpParams
+from orchestration_engine.controllers.workflows.record import WorkflowRecord
+from orchestration_engine.controllers.workflows.runner import WorkflowRunner
 from orchestration_engine.core import workflow_run
-from orchestration_engine.execution.record import WorkflowRecord
-from orchestration_engine.execution.runner import WorkflowRunner
 from orchestration_engine.kube.transient import within
 
 CTX = StepContext(

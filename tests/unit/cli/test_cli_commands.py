@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from orchestration_engine.cli import app
+from orchestration_engine.cli.main import app
 
 runner = CliRunner()
 

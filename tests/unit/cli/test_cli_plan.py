@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from orchestration_engine.cli import app
+from orchestration_engine.cli.main import app
 
 runner = CliRunner()
 

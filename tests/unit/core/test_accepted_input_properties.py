@@ -31,6 +31,7 @@ from orchestration_engine.api.workflow import (
     WorkflowSpec,
     WorkflowStatus,
 )
+from orchestration_engine.controllers.workflows.record import resources_of, spec_problems
 from orchestration_engine.core import health, scaling
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Limits, Resources, schedule
@@ -43,7 +44,6 @@ from orchestration_engine.core.workflow_run import (
     step_started,
     step_succeeded,
 )
-from orchestration_engine.execution.record import resources_of, spec_problems
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 EARLIEST = datetime.min.replace(tzinfo=UTC)

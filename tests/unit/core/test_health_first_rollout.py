@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestration_engine.api.service import Health
+from orchestration_engine.controllers.services.workloads import (
+    first_rollout_under_way,
+    replicas_from,
+)
 from orchestration_engine.core.health import (
     CheckOutcome,
     HealthPolicy,
@@ -15,7 +19,6 @@ from orchestration_engine.core.health import (
     record_check,
     with_replicas,
 )
-from orchestration_engine.monitoring.workloads import first_rollout_under_way, replicas_from
 
 T0 = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
 POLICY = HealthPolicy(failure_threshold=2, success_threshold=1)

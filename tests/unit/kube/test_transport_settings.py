@@ -6,10 +6,10 @@ from __future__ import annotations
 import kopf
 import pytest
 
-from orchestration_engine.handlers.engine import loops_alive
-from orchestration_engine.runtime import kopf_settings, transport_settings
-from orchestration_engine.settings import SettingsError, resolve
-from orchestration_engine.supervision import LOOPS, LoopState
+from orchestration_engine.app.handlers.engine import loops_alive
+from orchestration_engine.app.runtime import kopf_settings, transport_settings
+from orchestration_engine.app.settings import SettingsError, resolve
+from orchestration_engine.plumbing.supervision import LOOPS, LoopState
 
 
 def test_flags_reach_the_transport() -> None:

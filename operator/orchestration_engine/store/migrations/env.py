@@ -14,10 +14,9 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from orchestration_engine.settings import DEFAULT_DATABASE_URL
 from orchestration_engine.store.engine import create_engine
 from orchestration_engine.store.tables import metadata
-from orchestration_engine.store.url import normalize
+from orchestration_engine.store.url import DEFAULT_DATABASE_URL, normalize
 
 config = context.config
 

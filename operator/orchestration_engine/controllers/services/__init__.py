@@ -1,0 +1,3 @@
+"""OrchestratedServices: health from checks and workloads, failover, scaling, and the store's
+mirror of what was decided.
+"""

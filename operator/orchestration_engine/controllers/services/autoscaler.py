@@ -1,0 +1,573 @@
+"""Reactive and predictive scaling of OrchestratedServices (API.md, ``scaling``).
+
+The monitor hands every check result in; core/scaling.py decides from the p95 latency of the
+checks since the last scaling, the external metric (``scaling.prometheus``), and the forecast
+(core/forecast.py). This module gathers those signals, applies a decision to the workload
+serving the traffic (the standby's after a failover), and records it: an Event, an ``events``
+row, ``eoe_scaling_actions_total``, the Scaling condition and ``lastScaleTime``.
+
+Gates, in order: the engine's ``autoScalingEnabled``; the emergency halt (only CRITICAL
+services scale during it, and only up, so the halt's own scale-up is not undone); a
+workload to scale. A scale-up also waits until the previous change's replicas are ready
+(at most five minutes): until then the latency still describes the old size. Decisions
+are cheap and run on every check, so no per-service timer exists.
+
+Every bucket (five minutes) the observed demand, the replicas that would have met the latency
+target, goes to the store's ``scaling_samples``: the history a predictive service forecasts
+from, loaded back when the operator starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+from kubernetes_asyncio import client
+
+from orchestration_engine.api.common import Priority, WorkloadRef
+from orchestration_engine.api.engine import EngineSpec
+from orchestration_engine.api.service import PrometheusScaling, Scaling, ServiceSpec
+from orchestration_engine.controllers.services.service_monitor import Key, ServiceMonitor
+from orchestration_engine.controllers.services.workloads import WorkloadCache
+from orchestration_engine.core import scaling as core
+from orchestration_engine.core.forecast import HEADROOM, DemandHistory, forecast_peak
+from orchestration_engine.core.optimization_round import Allotment
+from orchestration_engine.core.service_status import ConditionState
+from orchestration_engine.kube import resources
+from orchestration_engine.kube.errors import KubeError
+from orchestration_engine.plumbing import metrics
+from orchestration_engine.plumbing.supervision import supervise
+from orchestration_engine.probes.result import CheckResult
+
+log = logging.getLogger(__name__)
+
+BUCKET_S = 300.0
+HISTORY = timedelta(days=7)
+# How far ahead the forecast looks: about the time a new replica takes to become useful.
+FORECAST_HORIZON_S = 600.0
+WINDOW_MIN_S = 30.0
+WINDOW_PERIODS = 6
+MAX_SAMPLES = 256
+PROMETHEUS_INTERVAL_S = 15.0
+PROMETHEUS_TIMEOUT_S = 5.0
+# After a patch, the workload cache shows the old count until the watch event arrives.
+PENDING_GRACE_S = 30.0
+# A scale-up waits for the previous one's replicas to be ready (their latency is not in the
+# samples yet, and adding more meanwhile overshoots), but no longer than this.
+READY_WAIT_S = 300.0
+
+
+class RowSink(Protocol):
+    def submit(self, table: str, row: dict[str, Any]) -> None: ...
+
+
+HistoryLoader = Callable[[str, str, datetime], Awaitable[list[tuple[datetime, float]]]]
+# Sets a workload's replicas; False when it does not exist.
+Scale = Callable[[str, WorkloadRef, int], Awaitable[bool]]
+
+
+def kube_scale(api: client.ApiClient) -> Scale:
+    async def scale(namespace: str, ref: WorkloadRef, replicas: int) -> bool:
+        patched = await resources.patch(
+            api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}
+        )
+        return patched is not None
+
+    return scale
+
+
+@dataclass
+class _Track:
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    history: list[core.Recommendation] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    target: int | None = None  # scaled to this; Scaling stays True until it is ready
+    scaled_at: float | None = None
+    action: ConditionState | None = None
+    bucket_end: float | None = None
+    bucket_latencies: list[float] = field(default_factory=list)
+    demand: DemandHistory | None = None
+    loading: bool = False
+    early: list[tuple[float, float]] = field(default_factory=list)  # closed while loading
+    forecast: float | None = None
+    external: float | None = None
+    external_error: str | None = None
+    above_target_since: float | None = None  # the p95 has been above the target since
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the optimiser and the recommendations read about a service's load."""
+
+    p95_ms: float | None
+    demand: float | None  # replicas needed now: the highest of the signals; None: unknown
+    forecast: float | None  # replicas the forecast asks for, headroom included
+    above_target_s: float | None
+
+
+def policy_of(scaling: Scaling, headroom: float = 1.0) -> core.ScalingPolicy:
+    return core.ScalingPolicy(
+        min_replicas=scaling.min_replicas,
+        max_replicas=scaling.max_replicas,
+        target_latency_ms=scaling.target_latency_ms,
+        scale_up_stabilization_s=float(scaling.scale_up_stabilization_seconds),
+        scale_down_stabilization_s=float(scaling.scale_down_stabilization_seconds),
+        external_target=scaling.prometheus.target if scaling.prometheus else None,
+        forecast_headroom=headroom,
+    )
+
+
+def active_ref(spec: ServiceSpec, active_target: str) -> WorkloadRef | None:
+    if active_target == "standby" and spec.failover is not None:
+        return spec.failover.standby_ref
+    return spec.workload_ref
+
+
+def remember(history: list[core.Recommendation], entry: core.Recommendation) -> None:
+    """Keep a run of equal recommendations as its latest: the window's min and max only
+    need to know whether some of the run lies inside it, and the latest is the last out."""
+    if history and history[-1].replicas == entry.replicas:
+        history[-1] = entry
+    else:
+        history.append(entry)
+
+
+def prometheus_value(body: Any) -> float:
+    """The one number a Prometheus instant query returned; ValueError with why otherwise."""
+    if not isinstance(body, dict) or body.get("status") != "success":
+        error = body.get("error") if isinstance(body, dict) else None
+        raise ValueError(f"query failed: {error or 'not a Prometheus API answer'}")
+    data = body.get("data") or {}
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        value = float(result[1])
+    elif kind == "vector" and isinstance(result, list):
+        if not result:
+            return 0.0  # no series: nothing to serve
+        if len(result) > 1:
+            raise ValueError(f"query returned {len(result)} series; aggregate it to one (sum)")
+        value = float(result[0]["value"][1])
+    else:
+        raise ValueError(f"query returned {kind!r}; an instant vector or scalar is needed")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"query returned {value}")
+    return value
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        scale: Scale,
+        monitor: ServiceMonitor,
+        workloads: WorkloadCache,
+        *,
+        engine: Callable[[], EngineSpec],
+        halted: Callable[[], bool],
+        rows: RowSink,
+        http: httpx.AsyncClient,
+        load_history: HistoryLoader | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        forecast_headroom: float = HEADROOM,
+        prometheus_interval_s: float = PROMETHEUS_INTERVAL_S,
+    ) -> None:
+        self.scale = scale
+        self.monitor = monitor
+        self.workloads = workloads
+        self.engine = engine
+        self.halted = halted
+        self.rows = rows
+        self.http = http
+        self.load_history = load_history
+        self._monotonic = monotonic
+        self._wall = wall
+        self.forecast_headroom = forecast_headroom
+        self.prometheus_interval_s = prometheus_interval_s
+        self._loads: set[asyncio.Task[None]] = set()
+        self._tracks: dict[Key, _Track] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+        # The optimiser's latest plan (controllers/engine/resource_optimizer.py), until it expires.
+        self._plan: dict[Key, Allotment] = {}
+        self._plan_until = -math.inf
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def check(self, key: Key, result: CheckResult) -> None:
+        """A check listener of the monitor."""
+        entry = self.monitor.entries.get(key)
+        if entry is None or entry.spec is None or entry.spec.scaling is None:
+            return
+        track = self._tracks.setdefault(key, _Track())
+        probed = entry.target is not None and entry.target.kind != "workload"
+        if result.ok and result.latency_ms is not None and probed:
+            track.samples.append((self._monotonic(), result.latency_ms))
+            track.bucket_latencies.append(result.latency_ms)
+        self._roll_bucket(key, entry.spec, track)
+        self._evaluate(key)
+
+    def changed(self, key: Key) -> None:
+        """A change listener of the monitor (spec, health, workloads)."""
+        self._evaluate(key)
+
+    def engine_changed(self) -> None:
+        for key, entry in list(self.monitor.entries.items()):
+            if entry.spec is not None and entry.spec.scaling is not None:
+                self._evaluate(key)
+
+    def scaling(self) -> int:
+        """Services whose last change is still under way (for the engine's phase)."""
+        return sum(1 for t in self._tracks.values() if t.target is not None)
+
+    def set_plan(self, allotments: Mapping[Key, Allotment], valid_s: float) -> None:
+        """The optimiser's plan, a signal for ``valid_s`` seconds (it is renewed every
+        round; one that is not, because the optimiser stopped, no longer holds anything)."""
+        changed = set(self._plan) | set(allotments)
+        self._plan = dict(allotments)
+        self._plan_until = self._monotonic() + valid_s
+        for key in changed:
+            self._evaluate(key)
+
+    def planned(self, key: Key) -> Allotment | None:
+        if self._monotonic() > self._plan_until:
+            return None
+        return self._plan.get(key)
+
+    def observation(self, key: Key) -> Observation:
+        entry = self.monitor.entries.get(key)
+        track = self._tracks.get(key)
+        spec = entry.spec if entry is not None else None
+        if entry is None or spec is None or spec.scaling is None or track is None:
+            return Observation(None, None, None, None)
+        now = self._monotonic()
+        latencies = [latency for _at, latency in track.samples]
+        p95 = core.percentile(latencies)
+        scaling = spec.scaling
+        demands = []
+        ref = active_ref(spec, entry.active_target)
+        if (
+            p95 is not None
+            and len(latencies) >= core.MIN_SAMPLES
+            and scaling.target_latency_ms is not None
+            and ref is not None
+        ):
+            ready = self.workloads.lookup((key[0], ref.kind.value, ref.name)).ready
+            demands.append(core.latency_demand(ready, p95, scaling.target_latency_ms))
+        if scaling.prometheus is not None and track.external is not None:
+            demands.append(track.external / scaling.prometheus.target)
+        forecast = track.forecast * self.forecast_headroom if track.forecast is not None else None
+        if forecast is not None:
+            demands.append(forecast)
+        since = track.above_target_since
+        return Observation(
+            p95,
+            max(demands) if demands else None,
+            forecast,
+            now - since if since is not None else None,
+        )
+
+    async def start(self) -> None:
+        self._poller = supervise("autoscaler-prometheus", self._poll_prometheus)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [t.task for t in self._tracks.values() if t.task is not None]
+        tasks.extend(self._loads)
+        if self._poller is not None:
+            tasks.append(self._poller)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def _forget(self, key: Key) -> None:
+        track = self._tracks.pop(key, None)
+        if track is not None and track.task is not None:
+            track.task.cancel()
+        self.monitor.set_scaling(key, None)
+
+    def _evaluate(self, key: Key) -> None:
+        if self._closed:
+            return
+        entry = self.monitor.entries.get(key)
+        spec = entry.spec if entry is not None else None
+        if entry is None or spec is None or spec.scaling is None:
+            self._forget(key)
+            return
+        track = self._tracks.setdefault(key, _Track())
+        if track.task is not None:
+            return
+        engine = self.engine()
+        if not engine.auto_scaling_enabled:
+            self._condition(key, False, "Disabled", "autoScalingEnabled is false on the engine")
+            return
+        halted = self.halted()
+        if halted and spec.priority is not Priority.CRITICAL:
+            self._condition(key, False, "Suspended", "emergency halt: only CRITICAL services scale")
+            return
+        ref = active_ref(spec, entry.active_target)
+        if ref is None:
+            self._condition(key, False, "NoWorkload", "scaling needs a workloadRef")
+            return
+        replicas = self.workloads.lookup((key[0], ref.kind.value, ref.name))
+        if replicas.missing:
+            self._condition(
+                key, False, "WorkloadNotFound", f"{ref.kind.value} {ref.name} not found"
+            )
+            return
+        now = self._monotonic()
+        current = replicas.desired
+        if (
+            track.target is not None
+            and track.scaled_at is not None
+            and current != track.target
+            and now - track.scaled_at < PENDING_GRACE_S
+        ):
+            return  # our patch has not come back through the watch yet
+        scaling = spec.scaling
+        window = max(WINDOW_MIN_S, WINDOW_PERIODS * _period(spec))
+        while track.samples and now - track.samples[0][0] > window:
+            track.samples.popleft()
+        latencies = [latency for _at, latency in track.samples]
+        p95 = core.percentile(latencies)
+        target = scaling.target_latency_ms
+        # No samples (just after a scaling) say nothing either way: the breach goes on.
+        if target is None or (p95 is not None and p95 <= target):
+            track.above_target_since = None
+        elif p95 is not None and track.above_target_since is None:
+            track.above_target_since = now
+        predictive = engine.predictive_scaling and scaling.predictive
+        if predictive:
+            self._ensure_history(key, track)
+        elif track.demand is not None or track.forecast is not None:
+            track.demand, track.forecast = None, None
+        policy = policy_of(scaling, self.forecast_headroom)
+        plan = self.planned(key)
+        decision = core.decide(
+            current,
+            core.Signals(
+                p95_latency_ms=p95,
+                samples=len(latencies),
+                external_value=track.external if scaling.prometheus else None,
+                forecast_demand=track.forecast if predictive else None,
+                planned=plan.floor if plan is not None else None,
+                plan_ceiling=plan.ceiling if plan is not None else None,
+            ),
+            track.history,
+            now,
+            policy,
+            allow_scale_down=not halted,
+        )
+        remember(track.history, core.Recommendation(now, decision.recommended))
+        if len(track.history) > 64:
+            track.history = core.prune(track.history, now, policy)
+        starting = (
+            track.target is not None
+            and replicas.ready < min(current, track.target)
+            and track.scaled_at is not None
+            and now - track.scaled_at < READY_WAIT_S
+        )
+        if decision.changes and not (starting and decision.desired > current):
+            track.task = self._start(key, self._scale(key, ref, decision), "scale")
+            return
+        if (
+            track.target is not None
+            and (current != track.target or replicas.ready < track.target)
+            and track.action is not None
+        ):
+            self.monitor.set_scaling(key, track.action)
+            return
+        track.target, track.action = None, None
+        if decision.reason is core.Reason.UP_ONLY:
+            self._condition(key, False, "ScaleDownSuspended", decision.message)
+        elif current >= scaling.max_replicas:
+            self._condition(key, False, "AtMaximum", f"at maxReplicas {scaling.max_replicas}")
+        elif current <= scaling.min_replicas:
+            self._condition(key, False, "AtMinimum", f"at minReplicas {scaling.min_replicas}")
+        else:
+            self._condition(
+                key,
+                False,
+                "Stable",
+                f"{current} replicas, within {scaling.min_replicas}..{scaling.max_replicas}",
+            )
+
+    def _condition(self, key: Key, status: bool, reason: str, message: str) -> None:
+        self.monitor.set_scaling(key, ConditionState(status, reason, message))
+
+    def _start(self, key: Key, work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=f"autoscaler-{what}-{key[1]}")
+
+        def done(_task: asyncio.Task[None]) -> None:
+            track = self._tracks.get(key)
+            if track is not None and track.task is _task:
+                track.task = None
+                if not self._closed:
+                    asyncio.get_running_loop().call_soon(self._evaluate, key)
+
+        task.add_done_callback(done)
+        return task
+
+    async def _scale(self, key: Key, ref: WorkloadRef, decision: core.Decision) -> None:
+        track = self._tracks.get(key)
+        if track is None:
+            return
+        workload = f"{ref.kind.value} {ref.name}"
+        try:
+            found = await self.scale(key[0], ref, decision.desired)
+        except KubeError as error:
+            log.error("%s/%s: scaling %s failed: %s", *key, workload, error)
+            self._condition(key, False, "ScaleFailed", f"scaling {workload} failed: {error}")
+            return
+        if not found:
+            self._condition(key, False, "WorkloadNotFound", f"{workload} not found")
+            return
+        up = decision.desired > decision.current
+        direction = "up" if up else "down"
+        reason = "ScaledUp" if up else "ScaledDown"
+        message = (
+            f"{workload} scaled from {decision.current} to {decision.desired}: {decision.message}"
+        )
+        log.info("%s/%s: %s", *key, message)
+        metrics.SCALING_ACTIONS.labels(key[0], key[1], direction).inc()
+        entry = self.monitor.entries.get(key)
+        if entry is not None:
+            self.monitor.events.record(entry.ref(), "Normal", reason, message)
+        self.monitor.checks.service_event(
+            key[0],
+            key[1],
+            reason,
+            message,
+            {
+                "from": decision.current,
+                "to": decision.desired,
+                "recommended": decision.recommended,
+                "signal": decision.reason.value,
+            },
+        )
+        # The samples describe the old size; the next decision waits for new ones.
+        track.samples.clear()
+        track.target = decision.desired
+        track.scaled_at = self._monotonic()
+        track.action = ConditionState(True, reason, message)
+        self.monitor.set_scaling(key, track.action, scaled=True)
+
+    # --- demand history and forecast ------------------------------------------------------
+
+    def _roll_bucket(self, key: Key, spec: ServiceSpec, track: _Track) -> None:
+        wall = self._wall()
+        if track.bucket_end is None:
+            track.bucket_end = (math.floor(wall / BUCKET_S) + 1) * BUCKET_S
+            return
+        if wall < track.bucket_end:
+            return
+        start = track.bucket_end - BUCKET_S
+        track.bucket_end = (math.floor(wall / BUCKET_S) + 1) * BUCKET_S
+        latencies, track.bucket_latencies = track.bucket_latencies, []
+        scaling = spec.scaling
+        entry = self.monitor.entries.get(key)
+        if scaling is None or entry is None:
+            return
+        ref = active_ref(spec, entry.active_target)
+        replicas = self.workloads.lookup((key[0], ref.kind.value, ref.name)) if ref else None
+        if replicas is None or replicas.missing:
+            return
+        p95 = core.percentile(latencies)
+        demands: list[float] = []
+        if scaling.target_latency_ms is not None and p95 is not None:
+            demands.append(core.latency_demand(replicas.ready, p95, scaling.target_latency_ms))
+        if scaling.prometheus is not None and track.external is not None:
+            demands.append(track.external / scaling.prometheus.target)
+        if not demands:
+            return
+        demand = max(demands)
+        self.rows.submit(
+            "scaling_samples",
+            {
+                "timestamp": datetime.fromtimestamp(start, UTC),
+                "namespace": key[0],
+                "service": key[1],
+                "replicas": replicas.desired,
+                "p95_latency_ms": p95,
+                "demand": demand,
+                "forecast": track.forecast,
+            },
+        )
+        if track.loading:
+            track.early.append((start, demand))
+        elif track.demand is not None:
+            track.demand.add(start, demand)
+            track.forecast = forecast_peak(track.demand, wall, FORECAST_HORIZON_S)
+
+    def _ensure_history(self, key: Key, track: _Track) -> None:
+        if track.demand is not None or track.loading:
+            return
+        if self.load_history is None:
+            track.demand = DemandHistory(step_s=BUCKET_S)
+            return
+        track.loading = True
+        task = asyncio.create_task(self._load(key, track), name=f"autoscaler-history-{key[1]}")
+        self._loads.add(task)
+        task.add_done_callback(self._loads.discard)
+
+    async def _load(self, key: Key, track: _Track) -> None:
+        assert self.load_history is not None
+        history = DemandHistory(step_s=BUCKET_S)
+        since = datetime.fromtimestamp(self._wall(), UTC) - HISTORY
+        try:
+            for at, demand in await self.load_history(key[0], key[1], since):
+                history.add(at.timestamp(), demand)
+        except Exception as error:  # the store may be down or not migrated yet
+            log.warning("%s/%s: no demand history from the store (%s)", *key, error)
+        for at_s, demand in track.early:
+            history.add(at_s, demand)
+        track.early.clear()
+        track.demand, track.loading = history, False
+        track.forecast = forecast_peak(history, self._wall(), FORECAST_HORIZON_S)
+
+    # --- external metric ------------------------------------------------------------------
+
+    async def _poll_prometheus(self) -> None:
+        while True:
+            for key, entry in list(self.monitor.entries.items()):
+                spec = entry.spec
+                if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
+                    continue
+                track = self._tracks.setdefault(key, _Track())
+                await self._query(key, track, spec.scaling.prometheus)
+                self._evaluate(key)
+            await asyncio.sleep(self.prometheus_interval_s)
+
+    async def _query(self, key: Key, track: _Track, source: PrometheusScaling) -> None:
+        url = source.url.rstrip("/") + "/api/v1/query"
+        try:
+            response = await self.http.get(
+                url, params={"query": source.query}, timeout=PROMETHEUS_TIMEOUT_S
+            )
+            body: Any = None
+            with contextlib.suppress(ValueError):
+                body = response.json()
+            if response.status_code != 200 and not isinstance(body, dict):
+                raise ValueError(f"HTTP {response.status_code}")
+            track.external = prometheus_value(body)
+            track.external_error = None
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as error:
+            track.external = None
+            text = str(error) or type(error).__name__
+            if text != track.external_error:
+                log.warning("%s/%s: Prometheus query at %s failed: %s", *key, url, text)
+            track.external_error = text
+
+
+def _period(spec: ServiceSpec) -> float:
+    return float(spec.health_check.period_seconds) if spec.health_check else 10.0

@@ -1,1 +1,0 @@
-"""Running OrchestrationWorkflows: the adapters around the scheduler and the step machine."""

@@ -1,1 +1,0 @@
-"""Keeping OrchestratedServices' health current: probes in, status and Events out."""
