@@ -17,32 +17,30 @@ from orchestration_engine.core.workflow_pass import (
 from orchestration_engine.core.workflow_run import RUNNING_PHASES, TERMINAL_PHASES
 
 P = WorkflowPhase
+WAITING = (P.PENDING, P.QUEUED, P.HALTED, P.SUSPENDED)
 
 
-def test_finished_workflows_are_compacted_whatever_else_holds() -> None:
-    for phase in TERMINAL_PHASES:
-        assert triage(phase, problems=True, has_spec=False, suspend=True) is Triage.COMPACT
+# (phase, problems, has_spec, suspend) -> what the pass does
+TABLE = [
+    *(((phase, True, False, True), Triage.COMPACT) for phase in TERMINAL_PHASES),
+    # Problems stall a waiting workflow, but not a running one.
+    ((P.QUEUED, True, True, True), Triage.STALLED),
+    ((P.RUNNING, True, True, False), Triage.RESUME),
+    # An admitted workflow resumes even without a spec.
+    *(((phase, False, False, False), Triage.RESUME) for phase in RUNNING_PHASES),
+    # Suspended is written once.
+    ((P.QUEUED, False, True, True), Triage.SUSPEND),
+    ((P.SUSPENDED, False, True, True), Triage.SKIP),
+    # The rest go to the scheduler; one without a spec waits for it.
+    *(((phase, False, True, False), Triage.SCHEDULE) for phase in WAITING),
+    *(((phase, False, False, False), Triage.SKIP) for phase in WAITING),
+]
 
 
-def test_problems_stall_a_waiting_workflow_but_not_a_running_one() -> None:
-    assert triage(P.QUEUED, problems=True, has_spec=True, suspend=True) is Triage.STALLED
-    assert triage(P.RUNNING, problems=True, has_spec=True, suspend=False) is Triage.RESUME
-
-
-def test_an_admitted_workflow_resumes_even_without_a_spec() -> None:
-    for phase in RUNNING_PHASES:
-        assert triage(phase, problems=False, has_spec=False, suspend=False) is Triage.RESUME
-
-
-def test_suspend_is_written_once() -> None:
-    assert triage(P.QUEUED, problems=False, has_spec=True, suspend=True) is Triage.SUSPEND
-    assert triage(P.SUSPENDED, problems=False, has_spec=True, suspend=True) is Triage.SKIP
-
-
-def test_the_rest_go_to_the_scheduler_and_specless_ones_wait() -> None:
-    for phase in (P.PENDING, P.QUEUED, P.HALTED, P.SUSPENDED):
-        assert triage(phase, problems=False, has_spec=True, suspend=False) is Triage.SCHEDULE
-        assert triage(phase, problems=False, has_spec=False, suspend=False) is Triage.SKIP
+def test_triage_table() -> None:
+    for (phase, problems, has_spec, suspend), expected in TABLE:
+        chosen = triage(phase, problems=problems, has_spec=has_spec, suspend=suspend)
+        assert chosen is expected, (phase, problems, has_spec, suspend)
 
 
 @settings(deadline=None)  # a shared, loaded machine: time says nothing here
