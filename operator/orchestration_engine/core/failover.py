@@ -12,6 +12,9 @@
 
 The delay is the minimum interval between switches: a primary that flaps costs one round
 trip per interval at most, never one per check.
+
+Between evaluations the controller (controllers/services/failover_controller.py) keeps
+``Seen``; ``observe`` brings it up to date with each evaluation's facts before ``decide``.
 """
 
 from __future__ import annotations
@@ -74,3 +77,31 @@ def decide(facts: FailoverFacts, now: float) -> Verdict:
 def next_retry(now: float, failures: int) -> float:
     """When to try again after ``failures`` failed attempts in a row (1 for the first)."""
     return now + min(RETRY_MAX_S, RETRY_FIRST_S * (1 << min(16, max(0, failures - 1))))
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the failover controller remembers of a service between evaluations."""
+
+    active: Target | None = None  # where traffic went at the last evaluation
+    primary_healthy_since: float | None = None
+    last_switch_at: float | None = None
+
+
+def target_of(active_target: str) -> Target:
+    return "standby" if active_target == "standby" else "primary"
+
+
+def observe(seen: Seen, active: Target, healthy: bool, now: float) -> Seen:
+    """``seen`` after an evaluation at ``now``: traffic found moved by someone else (a
+    workflow's failover step) counts as a switch, and the primary's healthy time starts
+    when it becomes healthy and ends when it is not."""
+    last_switch_at = seen.last_switch_at
+    if seen.active is not None and seen.active != active:
+        last_switch_at = now
+    since = seen.primary_healthy_since
+    if not healthy:
+        since = None
+    elif since is None:
+        since = now
+    return Seen(active, since, last_switch_at)

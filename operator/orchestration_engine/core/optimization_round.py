@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestration_engine.api.common import Priority, ResourceAmounts
-from orchestration_engine.api.engine import OptimizationStrategy
+from orchestration_engine.api.engine import EngineSpec, OptimizationStrategy
 from orchestration_engine.core.optimizer import (
     Key,
     Plan,
@@ -39,6 +39,7 @@ from orchestration_engine.core.optimizer import (
     capacity_from,
     requests_from,
 )
+from orchestration_engine.core.recommendations import Evidence
 
 # The status lists at most this many planned changes (the store keeps the whole plan): the
 # engine object stays small at thousands of services.
@@ -70,6 +71,51 @@ class Choice:
 class Allotment:
     floor: int | None  # the strategy wants at least this (RELIABILITY, SCALABILITY)
     ceiling: int | None  # the capacity binds: no more than this until the next round
+
+
+@dataclass(frozen=True, slots=True)
+class Switches:
+    """What a round may use: the annealer, and the recommendations (``--no-quantum`` and
+    ``--no-ai`` override the engine's spec)."""
+
+    quantum: bool
+    ai: bool
+
+
+def switches(
+    spec: EngineSpec, *, quantum_override: bool | None, ai_override: bool | None
+) -> Switches:
+    return Switches(
+        quantum=spec.enable_quantum_optimization if quantum_override is None else quantum_override,
+        ai=spec.enable_ai_decision_making if ai_override is None else ai_override,
+    )
+
+
+def evidence_of(
+    observed: Observed,
+    plan: Plan,
+    *,
+    p95_ms: float | None,
+    above_target_s: float | None,
+    forecast_replicas: float | None,
+    anomaly: str | None,
+) -> Evidence:
+    """What the recommendations read of one service: the plan's count and reason only for a
+    service the plan may scale (one with ``scaling``)."""
+    planned = plan.replicas.get(observed.key) if observed.min_replicas is not None else None
+    return Evidence(
+        key=observed.key,
+        priority=observed.priority,
+        current=observed.current,
+        planned=planned,
+        max_replicas=observed.max_replicas,
+        p95_ms=p95_ms,
+        target_ms=observed.target_latency_ms,
+        above_target_s=above_target_s,
+        anomaly=anomaly,
+        forecast_replicas=forecast_replicas,
+        plan_reason=plan.reasons.get(observed.key) if planned is not None else None,
+    )
 
 
 def choose(strategy: OptimizationStrategy, quantum_enabled: bool) -> Choice:

@@ -16,7 +16,13 @@ flight is tracked (``sent``) and may be seen before it is ``written``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+# The field of the engine's status the heartbeat is written into.
+FIELD = "heartbeatTime"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +91,20 @@ def verdict(state: CanaryState, now: float, stall_after: float) -> tuple[bool, s
     if state.last_round_trip_s is None:
         return True, "no heartbeat has come back yet"
     return True, f"last heartbeat came back in {state.last_round_trip_s * 1000:.0f} ms"
+
+
+def token_at(moment: datetime) -> str:
+    """The heartbeat written at ``moment``: RFC 3339 in microseconds, so that two heartbeats
+    never carry the same token."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def heartbeat_patch(token: str) -> dict[str, Any]:
+    """The merge patch of the engine's status that writes a heartbeat (that one field)."""
+    return {"status": {FIELD: token}}
+
+
+def heartbeat_of(body: Mapping[str, Any]) -> str | None:
+    """The heartbeat an engine object seen through the watch carries; None: none."""
+    token = (body.get("status") or {}).get(FIELD)
+    return str(token) if token is not None else None

@@ -20,6 +20,7 @@ from kubernetes_asyncio import client
 from orchestration_engine.api.common import Priority
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
 from orchestration_engine.controllers.services.workloads import WorkloadCache
+from orchestration_engine.core import halt_response as response
 from orchestration_engine.core.halt import HaltState
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import KubeError
@@ -46,15 +47,8 @@ class HaltResponse:
 
     def __call__(self, state: HaltState) -> None:
         """A halt listener: the halt was raised, changed its reason, or cleared."""
-        self.notify(
-            {
-                "event": "EmergencyHalt" if state.active else "EmergencyHaltCleared",
-                "reason": state.reason.value if state.reason else None,
-                "message": state.message,
-                "time": datetime.now(UTC).isoformat(),
-            }
-        )
-        if state.active and not self._active:
+        self.notify(response.notice(state, datetime.now(UTC)))
+        if response.raised(state, self._active):
             task = asyncio.create_task(self._scale_up_critical(), name="halt-scale-up")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -75,19 +69,19 @@ class HaltResponse:
     async def _scale_up_critical(self) -> None:
         for (namespace, name), entry in list(self.monitor.entries.items()):
             spec = entry.spec
-            if spec is None or spec.priority is not Priority.CRITICAL or spec.scaling is None:
+            if spec is None:
                 continue
             # The workload serving the traffic: the standby's after a failover.
             ref = spec.workload_ref
             if entry.active_target == "standby" and spec.failover is not None:
                 ref = spec.failover.standby_ref
-            if ref is None:
-                continue
-            replicas = self.workloads.lookup((namespace, ref.kind.value, ref.name))
-            if replicas.missing:
-                continue
-            target = min(replicas.desired + 1, spec.scaling.max_replicas)
-            if target <= replicas.desired:
+            replicas = self.workloads.lookup((namespace, ref.kind.value, ref.name)) if ref else None
+            target = response.scale_up_target(
+                critical=spec.priority is Priority.CRITICAL,
+                max_replicas=spec.scaling.max_replicas if spec.scaling else None,
+                desired=replicas.desired if replicas and not replicas.missing else None,
+            )
+            if target is None or ref is None or replicas is None:
                 continue
             try:
                 await resources.patch(

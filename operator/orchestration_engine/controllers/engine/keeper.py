@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,7 @@ from pydantic import ValidationError
 
 from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION, Priority
-from orchestration_engine.api.engine import KIND, PLURAL, SINGLETON_NAME, EngineSpec, HaltReason
-from orchestration_engine.api.service import Health
+from orchestration_engine.api.engine import KIND, PLURAL, SINGLETON_NAME, EngineSpec
 from orchestration_engine.controllers.engine.workflow_tracker import WorkflowTracker
 from orchestration_engine.controllers.services.service_monitor import (
     EventSink,
@@ -31,9 +30,8 @@ from orchestration_engine.controllers.services.service_monitor import (
     StatusSink,
 )
 from orchestration_engine.controllers.services.store_sink import RowSink
+from orchestration_engine.core import engine_status
 from orchestration_engine.core import halt as halt_rules
-from orchestration_engine.core.conditions import find_condition
-from orchestration_engine.core.engine_phase import Activity
 from orchestration_engine.core.engine_status import EngineView, phase_of, render
 from orchestration_engine.core.halt import HaltInputs, HaltState
 from orchestration_engine.core.health import held_by_inconclusive_checks
@@ -133,7 +131,7 @@ class EngineKeeper:
         self.uid = str(meta.get("uid", ""))
         if first:
             self.conditions = list((body.get("status") or {}).get("conditions") or [])
-            self.halt = _restored_halt(self.conditions)
+            self.halt = engine_status.restored_halt(self.conditions)
         try:
             self.spec, self.spec_problems = EngineSpec.model_validate(body.get("spec") or {}), ()
         except ValidationError as error:
@@ -165,27 +163,13 @@ class EngineKeeper:
         self._memory.append(memory)
 
     def halt_inputs(self, facts: list[ServiceFacts], workflows: WorkflowFacts) -> HaltInputs:
-        # A service whose latest check was inconclusive (the prober suspects itself) is
-        # counted neither way: a broken prober must not halt the fleet.
-        known = [f for f in facts if f.health is not Health.UNKNOWN and not f.inconclusive]
-        thresholds = self.spec.thresholds
-        return HaltInputs(
-            enabled=self.spec.emergency_halt_enabled
-            if self.halt_enabled_override is None
-            else self.halt_enabled_override,
-            manual=self.spec.halt,
-            manual_message=self.spec.halt_reason,
-            resource_percent=thresholds.resource_percent,
-            failed_services_percent=thresholds.failed_services_percent,
-            failed_workflows_percent=thresholds.failed_workflows_percent,
+        return engine_status.halt_inputs(
+            self.spec,
+            facts,
+            workflows,
+            enabled_override=self.halt_enabled_override,
             cpu_samples=tuple(self._cpu),
             memory_samples=tuple(self._memory),
-            services_known=len(known),
-            services_failed=sum(1 for f in known if f.health is Health.FAILED),
-            workflows_finished=workflows.finished_recent,
-            workflows_failed=workflows.failed_recent,
-            longest_running_s=workflows.longest_running_s,
-            max_duration_s=float(self.spec.max_orchestration_duration_seconds),
         )
 
     def evaluate_halt(self, facts: list[ServiceFacts]) -> WorkflowFacts:
@@ -284,31 +268,26 @@ class EngineKeeper:
         return facts
 
     def view(self, facts: list[ServiceFacts], workflows: WorkflowFacts | None = None) -> EngineView:
-        healths = Counter(f.health for f in facts)
-        services = {"total": len(facts)} | {h.value.lower(): healths[h] for h in Health}
         running = workflows or self.workflow_facts(self._now())
         return EngineView(
             generation=self.generation,
             spec_problems=self.spec_problems,
             halt=self.halt,
             store_problem=self.store_problem,
-            services=services,
+            services=engine_status.service_counts(facts),
             workflows=self.workflows.counts(),
             scores=compute(facts, self.optimization_score),
             stopping=self.stopping,
             optimization=self.optimization,
             recommendations=self.recommendations,
             probes=self.probes,
-            activity=Activity(
+            activity=engine_status.activity_of(
+                facts,
+                running,
                 initialized=self.initialized,
-                failovers=running.failovers + self.automatic_failovers(),
-                scaling=running.scaling + self.automatic_scaling(),
+                automatic_failovers=self.automatic_failovers(),
+                automatic_scaling=self.automatic_scaling(),
                 optimizing=self.optimizing(),
-                maintenance_workflows=running.maintenance,
-                running_workflows=running.running,
-                unhealthy_services=sum(
-                    1 for f in facts if f.health not in (Health.HEALTHY, Health.UNKNOWN)
-                ),
             ),
         )
 
@@ -332,35 +311,15 @@ class EngineKeeper:
     def record_metrics(self, view: EngineView, facts: list[ServiceFacts]) -> None:
         if self.rows is None:
             return
-        latencies = [f.last_latency_ms for f in facts if f.last_latency_ms is not None]
-        services, workflows, scores = view.services, view.workflows, view.scores
-        self.rows.submit(
-            "orchestration_metrics",
-            {
-                "orchestration_id": self.orchestration_id,
-                "total_services": services["total"],
-                "active_services": services["healthy"] + services["warning"],
-                "failed_services": services["failed"],
-                "healthy_services": services["healthy"],
-                "warning_services": services["warning"],
-                "critical_services": services["critical"],
-                "total_workflows": workflows["total"],
-                "completed_workflows": workflows["succeeded"],
-                "failed_workflows": workflows["failed"],
-                "average_response_time": sum(latencies) / len(latencies) if latencies else 0.0,
-                "resource_utilization": {
-                    "operator_cpu_percent": self._process.cpu_percent(),
-                    "operator_rss_mb": round(self._process.memory_info().rss / 2**20, 1),
-                },
-                "optimization_score": scores.optimization,
-                "reliability_score": scores.reliability,
-                "performance_score": scores.performance,
-                "cost_efficiency": scores.cost_efficiency,
-                # True when the latest plan was annealed (QUANTUM_ENHANCED, docs/optimizer.md).
-                "quantum_enhancement_active": self.annealed,
-                "ai_optimization_score": scores.optimization,
-            },
+        row = engine_status.metrics_row(
+            view,
+            facts,
+            orchestration_id=self.orchestration_id,
+            operator_cpu_percent=self._process.cpu_percent(),
+            operator_rss_mb=round(self._process.memory_info().rss / 2**20, 1),
+            annealed=self.annealed,
         )
+        self.rows.submit("orchestration_metrics", row)
 
     async def start(self) -> None:
         self._task = supervise("engine-keeper", self._loop)
@@ -395,15 +354,3 @@ class EngineKeeper:
 def _host_usage() -> tuple[float, float]:
     """CPU percent since the previous call, and memory percent, of the whole host."""
     return psutil.cpu_percent(interval=None), psutil.virtual_memory().percent
-
-
-def _restored_halt(conditions: list[dict[str, Any]]) -> HaltState:
-    """A halt raised before a restart stays until its cause has been gone a settle period."""
-    found = find_condition(conditions, "EmergencyHalt")
-    if found is None or found.get("status") != "True":
-        return HaltState()
-    try:
-        reason = HaltReason(str(found.get("reason")))
-    except ValueError:
-        return HaltState()
-    return HaltState(True, reason, str(found.get("message") or ""))

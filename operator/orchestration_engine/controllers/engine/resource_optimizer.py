@@ -139,20 +139,14 @@ class ResourceOptimizer:
             entry = self.monitor.entries.get(o.key)
             seen = self.autoscaler.observation(o.key)
             verdict = entry.anomaly.verdict if entry and entry.anomaly else None
-            planned = plan.replicas.get(o.key) if o.min_replicas is not None else None
             found.append(
-                Evidence(
-                    key=o.key,
-                    priority=o.priority,
-                    current=o.current,
-                    planned=planned,
-                    max_replicas=o.max_replicas,
+                rounds.evidence_of(
+                    o,
+                    plan,
                     p95_ms=seen.p95_ms,
-                    target_ms=o.target_latency_ms,
                     above_target_s=seen.above_target_s,
-                    anomaly=verdict.message if verdict is not None and verdict.active else None,
                     forecast_replicas=seen.forecast,
-                    plan_reason=plan.reasons.get(o.key) if planned is not None else None,
+                    anomaly=verdict.message if verdict is not None and verdict.active else None,
                 )
             )
         return found
@@ -160,13 +154,10 @@ class ResourceOptimizer:
     async def run_once(self) -> Outcome:
         spec = self.engine()
         strategy = spec.optimization_strategy
-        quantum = (
-            spec.enable_quantum_optimization
-            if self.quantum_override is None
-            else self.quantum_override
+        allowed = rounds.switches(
+            spec, quantum_override=self.quantum_override, ai_override=self.ai_override
         )
-        ai = spec.enable_ai_decision_making if self.ai_override is None else self.ai_override
-        choice = rounds.choose(strategy, quantum)
+        choice = rounds.choose(strategy, allowed.quantum)
         observed = self.observed()
         problem = rounds.problem_of(observed, spec.capacity)
         started = time.perf_counter()
@@ -183,7 +174,7 @@ class ResourceOptimizer:
             plan, observed, choice, strategy=strategy, at=at, duration_ms=1000 * elapsed
         )
         recommendations = (
-            [r.as_status() for r in derive(self.evidence(observed, plan))] if ai else []
+            [r.as_status() for r in derive(self.evidence(observed, plan))] if allowed.ai else []
         )
         self.autoscaler.set_plan(
             rounds.allotments(plan, observed, strategy), VALID_INTERVALS * self.interval

@@ -29,7 +29,6 @@ from orchestration_engine.plumbing.supervision import supervise
 
 log = logging.getLogger(__name__)
 
-FIELD = "heartbeatTime"
 WRITE_TIMEOUT_S = 10.0
 
 
@@ -53,9 +52,9 @@ class WatchCanary:
 
     def observed(self, body: Mapping[str, Any]) -> None:
         """An engine watch event (the handler calls this for every one)."""
-        token = (body.get("status") or {}).get(FIELD)
+        token = core.heartbeat_of(body)
         if token is not None:
-            self.state = core.seen(self.state, str(token), self._monotonic())
+            self.state = core.seen(self.state, token, self._monotonic())
 
     def probe(self) -> str:
         """For the liveness probe: a description when alive; raises when stalled."""
@@ -66,11 +65,8 @@ class WatchCanary:
 
     async def beat(self) -> bool:
         """One heartbeat; False when the API server did not accept it."""
-        # Microseconds: two heartbeats must never carry the same token.
-        token = (
-            self._now().astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        )
-        body = {"status": {FIELD: token}}
+        token = core.token_at(self._now())
+        body = core.heartbeat_patch(token)
         self.state = core.sent(self.state, token, self._monotonic())
         try:
             api = await self._connect()

@@ -6,10 +6,10 @@ checks since the last scaling, the external metric (``scaling.prometheus``), and
 serving the traffic (the standby's after a failover), and records it: an Event, an ``events``
 row, ``eoe_scaling_actions_total``, the Scaling condition and ``lastScaleTime``.
 
-Gates, in order: the engine's ``autoScalingEnabled``; the emergency halt (only CRITICAL
-services scale during it, and only up, so the halt's own scale-up is not undone); a
-workload to scale. A scale-up also waits until the previous change's replicas are ready
-(at most five minutes): until then the latency still describes the old size. Decisions
+Gates, in order (core/scaling_ladder.py): the engine's ``autoScalingEnabled``; the emergency
+halt (only CRITICAL services scale during it, and only up, so the halt's own scale-up is not
+undone); a workload to scale. A scale-up also waits until the previous change's replicas are
+ready (at most five minutes): until then the latency still describes the old size. Decisions
 are cheap and run on every check, so no per-service timer exists.
 
 Every bucket (five minutes) the observed demand, the replicas that would have met the latency
@@ -39,6 +39,7 @@ from orchestration_engine.api.service import PrometheusScaling, Scaling, Service
 from orchestration_engine.controllers.services.service_monitor import Key, ServiceMonitor
 from orchestration_engine.controllers.services.workloads import WorkloadCache
 from orchestration_engine.core import scaling as core
+from orchestration_engine.core import scaling_ladder as ladder
 from orchestration_engine.core.forecast import HEADROOM, DemandHistory, forecast_peak
 from orchestration_engine.core.optimization_round import Allotment
 from orchestration_engine.core.service_status import ConditionState
@@ -54,16 +55,9 @@ BUCKET_S = 300.0
 HISTORY = timedelta(days=7)
 # How far ahead the forecast looks: about the time a new replica takes to become useful.
 FORECAST_HORIZON_S = 600.0
-WINDOW_MIN_S = 30.0
-WINDOW_PERIODS = 6
 MAX_SAMPLES = 256
 PROMETHEUS_INTERVAL_S = 15.0
 PROMETHEUS_TIMEOUT_S = 5.0
-# After a patch, the workload cache shows the old count until the watch event arrives.
-PENDING_GRACE_S = 30.0
-# A scale-up waits for the previous one's replicas to be ready (their latency is not in the
-# samples yet, and adding more meanwhile overshoots), but no longer than this.
-READY_WAIT_S = 300.0
 
 
 class RowSink(Protocol):
@@ -130,15 +124,6 @@ def active_ref(spec: ServiceSpec, active_target: str) -> WorkloadRef | None:
     if active_target == "standby" and spec.failover is not None:
         return spec.failover.standby_ref
     return spec.workload_ref
-
-
-def remember(history: list[core.Recommendation], entry: core.Recommendation) -> None:
-    """Keep a run of equal recommendations as its latest: the window's min and max only
-    need to know whether some of the run lies inside it, and the latest is the last out."""
-    if history and history[-1].replicas == entry.replicas:
-        history[-1] = entry
-    else:
-        history.append(entry)
 
 
 def prometheus_value(body: Any) -> float:
@@ -305,102 +290,58 @@ class Autoscaler:
             self._forget(key)
             return
         track = self._tracks.setdefault(key, _Track())
-        if track.task is not None:
-            return
         engine = self.engine()
-        if not engine.auto_scaling_enabled:
-            self._condition(key, False, "Disabled", "autoScalingEnabled is false on the engine")
-            return
-        halted = self.halted()
-        if halted and spec.priority is not Priority.CRITICAL:
-            self._condition(key, False, "Suspended", "emergency halt: only CRITICAL services scale")
-            return
         ref = active_ref(spec, entry.active_target)
-        if ref is None:
-            self._condition(key, False, "NoWorkload", "scaling needs a workloadRef")
-            return
-        replicas = self.workloads.lookup((key[0], ref.kind.value, ref.name))
-        if replicas.missing:
-            self._condition(
-                key, False, "WorkloadNotFound", f"{ref.kind.value} {ref.name} not found"
-            )
-            return
-        now = self._monotonic()
-        current = replicas.desired
-        if (
-            track.target is not None
-            and track.scaled_at is not None
-            and current != track.target
-            and now - track.scaled_at < PENDING_GRACE_S
-        ):
-            return  # our patch has not come back through the watch yet
-        scaling = spec.scaling
-        window = max(WINDOW_MIN_S, WINDOW_PERIODS * _period(spec))
-        while track.samples and now - track.samples[0][0] > window:
-            track.samples.popleft()
-        latencies = [latency for _at, latency in track.samples]
-        p95 = core.percentile(latencies)
-        target = scaling.target_latency_ms
-        # No samples (just after a scaling) say nothing either way: the breach goes on.
-        if target is None or (p95 is not None and p95 <= target):
-            track.above_target_since = None
-        elif p95 is not None and track.above_target_since is None:
-            track.above_target_since = now
-        predictive = engine.predictive_scaling and scaling.predictive
-        if predictive:
-            self._ensure_history(key, track)
-        elif track.demand is not None or track.forecast is not None:
-            track.demand, track.forecast = None, None
-        policy = policy_of(scaling, self.forecast_headroom)
+        workload = None
+        if ref is not None:
+            replicas = self.workloads.lookup((key[0], ref.kind.value, ref.name))
+            name = f"{ref.kind.value} {ref.name}"
+            workload = ladder.Workload(name, replicas.missing, replicas.desired, replicas.ready)
         plan = self.planned(key)
-        decision = core.decide(
-            current,
-            core.Signals(
-                p95_latency_ms=p95,
-                samples=len(latencies),
-                external_value=track.external if scaling.prometheus else None,
-                forecast_demand=track.forecast if predictive else None,
+        verdict = ladder.evaluate(
+            ladder.Facts(
+                policy=policy_of(spec.scaling, self.forecast_headroom),
+                now=self._monotonic(),
+                auto_scaling_enabled=engine.auto_scaling_enabled,
+                halted=self.halted(),
+                critical=spec.priority is Priority.CRITICAL,
+                workload=workload,
+                busy=track.task is not None,
+                period_s=_period(spec),
+                predictive=engine.predictive_scaling and spec.scaling.predictive,
+                external=track.external if spec.scaling.prometheus else None,
+                forecast=track.forecast,
                 planned=plan.floor if plan is not None else None,
                 plan_ceiling=plan.ceiling if plan is not None else None,
             ),
-            track.history,
-            now,
-            policy,
-            allow_scale_down=not halted,
+            ladder.Track(
+                tuple(track.samples),
+                tuple(track.history),
+                track.target,
+                track.scaled_at,
+                track.action is not None,
+                track.above_target_since,
+            ),
         )
-        remember(track.history, core.Recommendation(now, decision.recommended))
-        if len(track.history) > 64:
-            track.history = core.prune(track.history, now, policy)
-        starting = (
-            track.target is not None
-            and replicas.ready < min(current, track.target)
-            and track.scaled_at is not None
-            and now - track.scaled_at < READY_WAIT_S
-        )
-        if decision.changes and not (starting and decision.desired > current):
-            track.task = self._start(key, self._scale(key, ref, decision), "scale")
-            return
-        if (
-            track.target is not None
-            and (current != track.target or replicas.ready < track.target)
-            and track.action is not None
+        after = verdict.track
+        for _ in range(len(track.samples) - len(after.samples)):
+            track.samples.popleft()  # out of the window
+        track.history, track.above_target_since = list(after.history), after.above_target_since
+        track.target = after.target
+        if not after.acting:
+            track.action = None
+        if verdict.predictive:
+            self._ensure_history(key, track)
+        elif verdict.predictive is not None and (
+            track.demand is not None or track.forecast is not None
         ):
+            track.demand, track.forecast = None, None
+        if verdict.step is ladder.Step.SCALE and ref is not None and verdict.decision:
+            track.task = self._start(key, self._scale(key, ref, verdict.decision), "scale")
+        elif verdict.step is ladder.Step.HOLD:
             self.monitor.set_scaling(key, track.action)
-            return
-        track.target, track.action = None, None
-        if decision.reason is core.Reason.UP_ONLY:
-            self._condition(key, False, "ScaleDownSuspended", decision.message)
-        elif current >= scaling.max_replicas:
-            self._condition(key, False, "AtMaximum", f"at maxReplicas {scaling.max_replicas}")
-        elif current <= scaling.min_replicas:
-            self._condition(key, False, "AtMinimum", f"at minReplicas {scaling.min_replicas}")
-        else:
-            self._condition(
-                key,
-                False,
-                "Stable",
-                f"{current} replicas, within {scaling.min_replicas}..{scaling.max_replicas}",
-            )
+        elif verdict.condition is not None:
+            self.monitor.set_scaling(key, verdict.condition)
 
     def _condition(self, key: Key, status: bool, reason: str, message: str) -> None:
         self.monitor.set_scaling(key, ConditionState(status, reason, message))

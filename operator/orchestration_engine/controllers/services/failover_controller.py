@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Track:
     verified: bool = False
-    active_seen: str | None = None
+    active_seen: policy.Target | None = None
     primary_healthy_since: float | None = None
     last_switch_at: float | None = None
     failures: int = 0
@@ -127,17 +127,16 @@ class FailoverController:
                 track.timer = None
             return
         now = self._monotonic()
-        active: policy.Target = "standby" if entry.active_target == "standby" else "primary"
-        if track.active_seen is not None and track.active_seen != active:
-            # Switched by someone else (a workflow's failover step): it counts as a switch.
-            track.last_switch_at = now
-        track.active_seen = active
+        active = policy.target_of(entry.active_target)
         primary_ready = self.monitor.primary_ready(key)
-        healthy = policy.primary_healthy(entry.state.health, active, primary_ready)
-        if not healthy:
-            track.primary_healthy_since = None
-        elif track.primary_healthy_since is None:
-            track.primary_healthy_since = now
+        seen = policy.observe(
+            policy.Seen(track.active_seen, track.primary_healthy_since, track.last_switch_at),
+            active,
+            policy.primary_healthy(entry.state.health, active, primary_ready),
+            now,
+        )
+        track.active_seen, track.primary_healthy_since = seen.active, seen.primary_healthy_since
+        track.last_switch_at = seen.last_switch_at
         failover = entry.spec.failover
         verdict = policy.decide(
             policy.FailoverFacts(

@@ -47,7 +47,8 @@ from orchestration_engine.controllers.workflows.runner import (
     WorkflowReader,
     WorkflowRunner,
 )
-from orchestration_engine.core import dag, workflow_run
+from orchestration_engine.core import workflow_pass as passes
+from orchestration_engine.core import workflow_run
 from orchestration_engine.core.halt import WORKFLOW_WINDOW_SECONDS
 from orchestration_engine.core.scheduler import (
     Candidate,
@@ -59,7 +60,7 @@ from orchestration_engine.core.scheduler import (
 )
 from orchestration_engine.core.workflow_conditions import workflow_conditions
 from orchestration_engine.core.workflow_facts import WorkflowFacts
-from orchestration_engine.core.workflow_run import RUNNING_PHASES, TERMINAL_PHASES
+from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.lifecycle import Lifecycle
@@ -279,32 +280,24 @@ class WorkflowController(Lifecycle):
                 continue
             if not self._runner_due(key):
                 continue  # its runner raised: started again after the backoff
-            phase = record.status.phase
-            if phase in TERMINAL_PHASES:
+            triage = passes.triage(
+                record.status.phase,
+                problems=record.problems is not None,
+                has_spec=record.spec is not None,
+                suspend=record.spec is not None and record.spec.suspend,
+            )
+            if triage is passes.Triage.COMPACT:
                 record.compact()  # what a finished one needs, nothing more (record.py)
-                continue
-            if record.problems is not None and phase not in RUNNING_PHASES:
-                if phase in TERMINAL_PHASES:
-                    continue
+            elif triage is passes.Triage.STALLED:
                 self._write_waiting(record, WorkflowPhase.PENDING, None, now, record.problems)
-                continue
-            if phase in RUNNING_PHASES:
+            elif triage is passes.Triage.RESUME:
                 self._start_runner(record, record.status, written=True)
-                continue
-            if phase in TERMINAL_PHASES or record.spec is None:
-                continue
-            if record.spec.suspend:
-                if phase != WorkflowPhase.SUSPENDED:
-                    self._write_waiting(
-                        record,
-                        WorkflowPhase.SUSPENDED,
-                        Wait("Suspended", "suspended (spec.suspend)"),
-                        now,
-                    )
-                continue
-            candidate = self._candidate(record, now)
-            if candidate is not None:
-                candidates.append(candidate)
+            elif triage is passes.Triage.SUSPEND:
+                self._write_waiting(record, WorkflowPhase.SUSPENDED, passes.SUSPENDED, now)
+            elif triage is passes.Triage.SCHEDULE:
+                candidate = self._candidate(record, now)
+                if candidate is not None:
+                    candidates.append(candidate)
 
         running = {
             key: self._resources(record)
@@ -326,23 +319,13 @@ class WorkflowController(Lifecycle):
         graphs: dict[str, dict[str, list[str]]] | None = None
         for key, wait in plan.waiting.items():
             record = self.records[key]
-            if wait.reason == "WaitingForDependencies":
+            if wait.reason == passes.DEPENDENCIES:
                 graphs = graphs if graphs is not None else _dependency_graphs(self.records)
-                cycle = dag.cycle_through(graphs.get(key[0], {}), key[1])
-                if cycle is not None:
-                    problem = (
-                        f"dependsOn forms a cycle: {' -> '.join(cycle)} "
-                        "(each workflow depends on the next)"
-                    )
+                problem = passes.cycle_problem(graphs.get(key[0], {}), key[1])
+                if problem is not None:
                     self._write_waiting(record, WorkflowPhase.PENDING, None, now, problem)
                     continue
-            if wait.position is None:
-                phase = WorkflowPhase.PENDING
-            elif record.status.phase == WorkflowPhase.HALTED and wait.reason == "EmergencyHalt":
-                phase = WorkflowPhase.HALTED  # parked by the halt, and still held by it
-            else:
-                phase = WorkflowPhase.QUEUED
-            self._write_waiting(record, phase, wait, now)
+            self._write_waiting(record, passes.waiting_phase(wait, record.status.phase), wait, now)
         metrics.WORKFLOW_QUEUE_LENGTH.set(
             sum(1 for w in plan.waiting.values() if w.position is not None)
         )
@@ -587,8 +570,6 @@ def _describe(error: BaseException) -> str:
 
 
 def _dependency_graphs(records: Mapping[Key, WorkflowRecord]) -> dict[str, dict[str, list[str]]]:
-    graphs: dict[str, dict[str, list[str]]] = {}
-    for (namespace, name), record in records.items():
-        deps = list(record.spec.depends_on) if record.spec is not None else []
-        graphs.setdefault(namespace, {})[name] = deps
-    return graphs
+    return passes.dependency_graphs(
+        {key: r.spec.depends_on if r.spec is not None else () for key, r in records.items()}
+    )

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from orchestration_engine.controllers.services.autoscaler import prometheus_value, remember
+from orchestration_engine.controllers.services.autoscaler import prometheus_value
 from orchestration_engine.core.scaling import Recommendation
+from orchestration_engine.core.scaling_ladder import remember
 
 
 def vector(*values: str) -> dict[str, Any]:
