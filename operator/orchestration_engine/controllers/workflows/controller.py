@@ -39,6 +39,7 @@ from orchestration_engine.controllers.workflows.record import (
     status_patch,
 )
 from orchestration_engine.controllers.workflows.runner import (
+    StatusStore,
     StepEnder,
     StepRunner,
     WorkflowGone,
@@ -92,18 +93,11 @@ WARNING_PHASES = frozenset(
 )
 
 
-class StatusSink(Protocol):
+class StatusSink(StatusStore, Protocol):
+    """The runners' status store (kube/status.py's StatusWriter), and its queued writes."""
+
     def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def forget(self, plural: str, namespace: str, name: str) -> None: ...
-    async def write_now(
-        self,
-        plural: str,
-        namespace: str,
-        name: str,
-        status: dict[str, Any],
-        *,
-        resource_version: str | None = None,
-    ) -> dict[str, Any]: ...
 
 
 class EventSink(Protocol):
