@@ -1,7 +1,8 @@
 """Every page of a LIST, and one fresh LIST of a kind's metadata.
 
 ``every_page`` is the one loop over ``continue`` tokens: every LIST of the package goes
-through it, so that no LIST of a large fleet holds the API server's memory in one answer.
+through it (but follow.py's, whose one answer gives its watch the revision to start from),
+so that no LIST of a large fleet holds the API server's memory in one answer.
 Every page is served at the first page's revision, so the pages make one consistent picture.
 
 ``list_uids``: which objects exist now, and at which revision. Metadata only
