@@ -14,7 +14,7 @@ help:
 	@echo "make demo              the local cluster (if none answers), CRDs, operator, examples, a failover, report"
 	@echo "make test              lint, unit, integration and failure-mode tests (CI runs it, then e2e)"
 	@echo "make e2e               a real single-node cluster, the chart installed from the image, tests/e2e"
-	@echo "make lint              ruff + mypy"
+	@echo "make lint              ruff + mypy + the import contracts (pyproject.toml)"
 	@echo "make bench             benchmarks; writes docs/benchmarks.md"
 	@echo "make fmea              the failure-mode suite at full size, then the 30-minute soak (docs/fmea.md)"
 	@echo "make audit             pip-audit of the installed dependencies (needs PyPI's JSON API or OSV)"
@@ -105,6 +105,7 @@ lint: venv
 	$(VENV)/bin/ruff check operator tests examples
 	$(VENV)/bin/ruff format --check operator tests examples
 	$(VENV)/bin/mypy
+	PYTHONPATH=operator $(VENV)/bin/lint-imports --no-cache
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q

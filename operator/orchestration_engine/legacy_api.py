@@ -22,12 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestration_engine.api.common import API_VERSION
-from orchestration_engine.api.engine import KIND, PLURAL, SINGLETON_NAME
 from orchestration_engine.app.settings import OperatorSettings
 from orchestration_engine.cli.report_sources import build_report
 from orchestration_engine.kube.client import make_api_client
-from orchestration_engine.kube.objects import CustomObjects
+from orchestration_engine.kube.engine_object import EngineObject
 
 
 @dataclass
@@ -67,15 +65,9 @@ class OrchestrationConfiguration:
 async def _apply_engine_spec(spec: dict[str, Any]) -> None:
     api = await make_api_client()
     try:
-        objects = CustomObjects(api)
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {"name": SINGLETON_NAME},
-            "spec": spec,
-        }
-        if not await objects.create(PLURAL, "", body):
-            await objects.patch_spec(PLURAL, "", SINGLETON_NAME, spec)
+        engine_object = EngineObject(api)
+        if not await engine_object.create(spec):
+            await engine_object.patch_spec(spec)
     finally:
         await api.close()
 

@@ -37,7 +37,7 @@ from orchestration_engine.api.workflow import (
     ServiceParams,
 )
 from orchestration_engine.controllers.services.workloads import WorkloadCache
-from orchestration_engine.kube.traffic_switch import switch_traffic
+from orchestration_engine.kube.traffic_switch import SwitchFailed, switch_traffic
 
 pytestmark = pytest.mark.cluster
 
@@ -659,23 +659,23 @@ async def test_traffic_switch_names_what_is_missing(
     async def attempt(spec: ServiceSpec, to: Literal["standby", "primary"] = "standby") -> str:
         return await switch_traffic(api, namespace, "payments", spec, to, timeout_s=10)
 
-    with pytest.raises(StepFailed, match=r"^OrchestratedService payments has no failover"):
+    with pytest.raises(SwitchFailed, match=r"^OrchestratedService payments has no failover"):
         await attempt(with_workload("payments"))
     with pytest.raises(
-        StepFailed, match=rf"^Deployment payments-standby not found in {namespace}$"
+        SwitchFailed, match=rf"^Deployment payments-standby not found in {namespace}$"
     ):
         await attempt(failover_spec())
 
     deployment(kube_api, namespace, "payments-standby", replicas=1)
-    with pytest.raises(StepFailed, match=rf"^Service payments not found in {namespace}$"):
+    with pytest.raises(SwitchFailed, match=rf"^Service payments not found in {namespace}$"):
         await attempt(failover_spec())
 
     no_primary = ServiceSpec.model_validate(
         {"failover": failover_spec().failover.model_dump(by_alias=True)}  # type: ignore[union-attr]
     )
-    with pytest.raises(StepFailed, match=r"has no workloadRef to fail back to"):
+    with pytest.raises(SwitchFailed, match=r"has no workloadRef to fail back to"):
         await attempt(no_primary, "primary")
-    with pytest.raises(StepFailed, match=rf"^Deployment payments not found in {namespace}$"):
+    with pytest.raises(SwitchFailed, match=rf"^Deployment payments not found in {namespace}$"):
         await attempt(failover_spec(), "primary")
 
 
@@ -683,7 +683,7 @@ async def test_traffic_switch_out_of_time(api: Any, kube_api: Any, namespace: st
     deployment(kube_api, namespace, "payments-standby", replicas=1)
     service(kube_api, namespace, "payments", {"app": "payments"})
     with pytest.raises(
-        StepFailed, match=r"^switching payments to standby did not complete within 0s$"
+        SwitchFailed, match=r"^switching payments to standby did not complete within 0s$"
     ):
         await switch_traffic(api, namespace, "payments", failover_spec(), "standby", timeout_s=0)
     assert selector_of(kube_api, namespace, "payments") == {"app": "payments"}

@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import httpx
-from kubernetes_asyncio import client
 
 from orchestration_engine.api.base import Model
 from orchestration_engine.api.service import Health, ServiceSpec
+from orchestration_engine.kube.client import ApiClient
 
 WORKFLOW_LABEL = "orchestration.eoe.dev/workflow"
 WORKFLOW_UID_LABEL = "orchestration.eoe.dev/workflow-uid"
@@ -69,7 +69,7 @@ class Failover(Protocol):
 class ActionDeps:
     """The outside world as actions see it: one seam each, so tests can swap them."""
 
-    api: client.ApiClient
+    api: ApiClient
     http: httpx.AsyncClient
     # The current health and spec of an OrchestratedService, from the operator's caches.
     health: Callable[[str, str], Health | None]

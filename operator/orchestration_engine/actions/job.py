@@ -21,8 +21,6 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from orchestration_engine.actions.base import (
     STEP_LABEL,
     WORKFLOW_LABEL,
@@ -34,6 +32,7 @@ from orchestration_engine.actions.base import (
 from orchestration_engine.api.common import API_VERSION, is_dns_label
 from orchestration_engine.api.workflow import KIND, JobParams
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.errors import Conflict, Invalid
 from orchestration_engine.kube.transient import retrying, within
 
@@ -240,7 +239,7 @@ async def _delete(deps: ActionDeps, ctx: StepContext, name: str, uid: str) -> bo
         return False
 
 
-async def delete_workflow_jobs(api: client.ApiClient, namespace: str, workflow_uid: str) -> int:
+async def delete_workflow_jobs(api: ApiClient, namespace: str, workflow_uid: str) -> int:
     """Delete every Job a workflow created; how many were deleted.
 
     The owner reference would have the garbage collector do this, but only where one runs;

@@ -19,15 +19,12 @@ from typing import Any, cast
 import httpx
 import kopf
 import prometheus_client
-from kubernetes_asyncio import client
 
 from orchestration_engine.actions.base import ActionDeps
 from orchestration_engine.actions.job import delete_workflow_jobs
 from orchestration_engine.actions.registry import end_action, run_action
 from orchestration_engine.api import GROUP
-from orchestration_engine.api.common import API_VERSION, VERSION
-from orchestration_engine.api.engine import KIND as ENGINE_KIND
-from orchestration_engine.api.engine import PLURAL as ENGINE_PLURAL
+from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.service import PLURAL as SERVICE_PLURAL
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
@@ -56,8 +53,9 @@ from orchestration_engine.core.prober_health import ProberPolicy
 from orchestration_engine.core.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.core.workflow_retention import Retention
-from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.client import ApiClient, make_api_client
 from orchestration_engine.kube.delete import delete_exact
+from orchestration_engine.kube.engine_object import EngineObject
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import EventRecorder
 from orchestration_engine.kube.lease import default_identity
@@ -266,8 +264,8 @@ async def operate(
     # engine's limits and every workflow, so no admission is decided on half a listing.
     await workload_cache.prime(api, settings.namespaces)
     await discovered.prime(api, settings.namespaces)
-    await ensure_engine(CustomObjects(api))
-    await prime_engine(CustomObjects(api), keeper)
+    await ensure_engine(EngineObject(api))
+    await prime_engine(EngineObject(api), keeper)
     await prime_workflows(api, settings.namespaces, controller)
     keeper.initialized = True
     canary = WatchCanary(
@@ -447,9 +445,9 @@ def workflow_retention(keeper: EngineKeeper) -> Retention | None:
     )
 
 
-async def prime_engine(objects: CustomObjects, keeper: EngineKeeper) -> None:
+async def prime_engine(engine_object: EngineObject, keeper: EngineKeeper) -> None:
     try:
-        body = await objects.get(ENGINE_PLURAL, "", SINGLETON_NAME)
+        body = await engine_object.get()
     except KubeError as error:
         log.warning("could not read the OrchestrationEngine %s: %s", SINGLETON_NAME, error)
         return
@@ -458,37 +456,17 @@ async def prime_engine(objects: CustomObjects, keeper: EngineKeeper) -> None:
 
 
 async def prime_workflows(
-    api: client.ApiClient, namespaces: list[str], controller: WorkflowController
+    api: ApiClient, namespaces: list[str], controller: WorkflowController
 ) -> None:
-    custom = client.CustomObjectsApi(api)
+    objects = CustomObjects(api)
     for scope in namespaces or [""]:
-        token: str | None = None
-        while True:
-            page_args: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
-            if scope:
-                listing = await custom.list_namespaced_custom_object(
-                    GROUP, VERSION, scope, WORKFLOW_PLURAL, **page_args
-                )
-            else:
-                listing = await custom.list_cluster_custom_object(
-                    GROUP, VERSION, WORKFLOW_PLURAL, **page_args
-                )
-            for item in listing.get("items", []):
-                controller.observe(None, item)
-            token = listing.get("metadata", {}).get("continue")
-            if not token:
-                break
+        for item in await objects.list(WORKFLOW_PLURAL, scope):
+            controller.observe(None, item)
 
 
-async def ensure_engine(objects: CustomObjects) -> None:
+async def ensure_engine(engine_object: EngineObject) -> None:
     """The singleton exists from the operator's first start, with every default."""
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": ENGINE_KIND,
-        "metadata": {"name": SINGLETON_NAME},
-        "spec": {},
-    }
     try:
-        await objects.create(ENGINE_PLURAL, "", body)
+        await engine_object.create({})
     except KubeError as error:
         log.warning("could not create the OrchestrationEngine %s: %s", SINGLETON_NAME, error)

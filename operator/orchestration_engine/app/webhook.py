@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp.web
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import KIND as ENGINE_KIND
 from orchestration_engine.api.service import KIND as SERVICE_KIND
 from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.api.workflow import KIND as WORKFLOW_KIND
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
 from orchestration_engine.core import admission
+from orchestration_engine.kube.client import ApiClient
+from orchestration_engine.kube.errors import KubeError
+from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.nesting import allow_api_server_nesting
 
@@ -44,23 +44,18 @@ PATH = "/validate"
 class Neighbourhood:
     """Lists a namespace's services and workflows for a review."""
 
-    def __init__(self, api: client.ApiClient) -> None:
-        self._custom = client.CustomObjectsApi(api)
+    def __init__(self, api: ApiClient) -> None:
+        self._objects = CustomObjects(api)
 
     async def __call__(self, namespace: str, *, workflows: bool) -> admission.Neighbours:
-        listed = await self._custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, SERVICES
-        )
         services = {
             item["metadata"]["name"]: list((item.get("spec") or {}).get("dependsOn") or [])
-            for item in listed.get("items", [])
+            for item in await self._objects.list(SERVICES, namespace)
         }
         names: frozenset[str] = frozenset()
         if workflows:
-            listed = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, WORKFLOWS
-            )
-            names = frozenset(item["metadata"]["name"] for item in listed.get("items", []))
+            listed = await self._objects.list(WORKFLOWS, namespace)
+            names = frozenset(item["metadata"]["name"] for item in listed)
         return admission.Neighbours(services, names)
 
 
@@ -78,7 +73,7 @@ async def review(body: dict[str, Any], neighbourhood: Neighbourhood) -> dict[str
     elif kind in (SERVICE_KIND, WORKFLOW_KIND):
         try:
             neighbours = await neighbourhood(namespace, workflows=kind == WORKFLOW_KIND)
-        except (ApiException, OSError, TimeoutError) as error:
+        except (KubeError, OSError, TimeoutError) as error:
             log.warning("admission: cannot list %s's neighbours: %s", namespace, error)
             neighbours = None
             warnings.append(
@@ -143,7 +138,7 @@ async def _reload_on_change(context: ssl.SSLContext, cert_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(port: int, cert_dir: Path, api: client.ApiClient) -> AsyncIterator[None]:
+async def serving(port: int, cert_dir: Path, api: ApiClient) -> AsyncIterator[None]:
     """Serve the webhook on all interfaces (the API server calls the pod's address)."""
     # A standby serves reviews without the operator's start-up: read objects as deep as the
     # API server stores them here too (plumbing/nesting.py).

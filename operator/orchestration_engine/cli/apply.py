@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 from rich.console import Console
 from rich.markup import escape
 
@@ -30,7 +28,8 @@ from orchestration_engine.cli.workflow_wait import (
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import plan_workflow
 from orchestration_engine.kube import raw_request
-from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.client import ApiClient, make_api_client
+from orchestration_engine.kube.errors import KubeError, NotFound
 from orchestration_engine.kube.follow import describe
 from orchestration_engine.kube.namespace import default_namespace
 
@@ -79,7 +78,7 @@ def check_documents(documents: list[dict[str, Any]], source: str) -> None:
 async def _find(kinds: raw_request.Kinds, api_version: str, kind: str) -> tuple[str, bool]:
     try:
         resource = await kinds.find(api_version, kind)
-    except ApiException as error:
+    except KubeError as error:
         raise WaitFailed(f"unknown apiVersion {api_version}: {describe(error)}") from None
     if resource is None:
         raise WaitFailed(f"the server has no kind {kind} in {api_version}")
@@ -87,7 +86,7 @@ async def _find(kinds: raw_request.Kinds, api_version: str, kind: str) -> tuple[
 
 
 async def apply_documents(
-    api: client.ApiClient, documents: list[dict[str, Any]], namespace: str | None
+    api: ApiClient, documents: list[dict[str, Any]], namespace: str | None
 ) -> list[Applied]:
     """Server-side apply each document in order; the namespace fills in where none is set."""
     kinds = raw_request.Kinds(api)
@@ -113,10 +112,10 @@ async def apply_documents(
         path = f"{raw_request.collection(api_version, plural, target or '')}/{name}"
         try:
             before = await raw_request.call(api, "GET", path)
-        except ApiException as error:
-            if error.status != 404:
-                raise WaitFailed(f"{kind} {name}: {describe(error)}") from None
+        except NotFound:
             before = None
+        except KubeError as error:
+            raise WaitFailed(f"{kind} {name}: {describe(error)}") from None
         try:
             after = await raw_request.call(
                 api,
@@ -126,7 +125,7 @@ async def apply_documents(
                 query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
                 content_type=raw_request.APPLY_PATCH,
             )
-        except ApiException as error:
+        except KubeError as error:
             raise WaitFailed(f"{kind} {name} was rejected: {describe(error)}") from None
         if before is None:
             result = "created"

@@ -38,8 +38,6 @@ from typing import Any
 
 import aiohttp
 import yaml
-from kubernetes_asyncio import client
-from kubernetes_asyncio.config import ConfigException
 from rich.console import Console
 from rich.markup import escape
 
@@ -57,7 +55,7 @@ from orchestration_engine.core.portable import (
     restored_status,
     saved_status,
 )
-from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.client import ApiClient, ConfigError, make_api_client
 from orchestration_engine.kube.errors import KubeError, NotFound, TransportError
 from orchestration_engine.kube.transfer import Owners, apply, list_objects
 from orchestration_engine.store import backup as store_backup
@@ -91,7 +89,7 @@ class BackupError(Exception):
 # Everything that means "the cluster could not be asked", as opposed to a refusal by it.
 # TransportError first of all: it is a KubeError too (no answer at all, from the operator's
 # own transport), and a clause for KubeError would call it a refusal.
-_UNREACHABLE = (TransportError, aiohttp.ClientError, OSError, asyncio.TimeoutError, ConfigException)
+_UNREACHABLE = (TransportError, aiohttp.ClientError, OSError, asyncio.TimeoutError, ConfigError)
 
 Key = tuple[str, str, str]  # kind, namespace ("" for the engine), name
 
@@ -120,14 +118,14 @@ def _api_reason(error: KubeError) -> str:
     return str(error)
 
 
-async def _cluster() -> client.ApiClient:
+async def _cluster() -> ApiClient:
     try:
         return await make_api_client()
     except _UNREACHABLE as error:
         raise BackupError(f"cannot reach the cluster: {error}") from None
 
 
-async def _check_cluster(api: client.ApiClient) -> list[dict[str, Any]]:
+async def _check_cluster(api: ApiClient) -> list[dict[str, Any]]:
     """The engine objects — and the proof that the cluster answers and has our CRDs."""
     try:
         return await list_objects(api, ENGINE_PLURAL)
@@ -332,7 +330,7 @@ class Restored:
 
 
 async def _apply_objects(
-    api: client.ApiClient,
+    api: ApiClient,
     documents: list[dict[str, Any]],
     statuses: Mapping[Key, Mapping[str, Any]],
     result: Restored,
@@ -421,7 +419,7 @@ async def restore(
 
     documents: list[dict[str, Any]] = []
     statuses: dict[Key, dict[str, Any]] = {}
-    api: client.ApiClient | None = None
+    api: ApiClient | None = None
     if objects and manifest.get("objects"):
         documents = _selected(_load_yaml(directory / OBJECTS_FILE), namespaces)
         statuses = {_key(s): s for s in _load_yaml(directory / STATUS_FILE)}

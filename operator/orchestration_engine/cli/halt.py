@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from orchestration_engine.api.common import API_VERSION
-from orchestration_engine.api.engine import KIND, PLURAL, SINGLETON_NAME
 from orchestration_engine.kube.client import make_api_client
-from orchestration_engine.kube.objects import CustomObjects
+from orchestration_engine.kube.engine_object import EngineObject
 
 
 async def set_halt(halt: bool, reason: str | None) -> str:
     api = await make_api_client()
     try:
-        objects = CustomObjects(api)
+        engine_object = EngineObject(api)
         spec = {"halt": halt, "haltReason": reason}
-        if await objects.get(PLURAL, "", SINGLETON_NAME) is None:
-            body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": SINGLETON_NAME}}
-            await objects.create(
-                PLURAL, "", {**body, "spec": {k: v for k, v in spec.items() if v is not None}}
-            )
+        if await engine_object.get() is None:
+            await engine_object.create({k: v for k, v in spec.items() if v is not None})
         else:
-            await objects.patch_spec(PLURAL, "", SINGLETON_NAME, spec)
+            await engine_object.patch_spec(spec)
     finally:
         await api.close()
     if halt:

@@ -10,15 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client
-
-from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.engine import PLURAL as ENGINES
 from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
 from orchestration_engine.core.report import ClusterView, StoreView, assemble
 from orchestration_engine.kube.client import make_api_client
+from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.store import queries
 from orchestration_engine.store.engine import create_engine
 from orchestration_engine.store.url import is_sqlite, redact, sqlite_path
@@ -30,15 +28,13 @@ WINDOW = timedelta(hours=24)
 async def from_cluster() -> ClusterView:
     api = await make_api_client()
     try:
-        custom = client.CustomObjectsApi(api)
-        timeout: dict[str, Any] = {"_request_timeout": CLUSTER_TIMEOUT_SECONDS}
-        services = await custom.list_cluster_custom_object(GROUP, VERSION, SERVICES, **timeout)
-        workflows = await custom.list_cluster_custom_object(GROUP, VERSION, WORKFLOWS, **timeout)
-        engines = await custom.list_cluster_custom_object(GROUP, VERSION, ENGINES, **timeout)
-        engine = next(
-            (e for e in engines["items"] if e["metadata"]["name"] == SINGLETON_NAME), None
-        )
-        return ClusterView(services["items"], workflows["items"], engine)
+        objects = CustomObjects(api)
+        timeout = CLUSTER_TIMEOUT_SECONDS
+        services = await objects.list(SERVICES, timeout=timeout)
+        workflows = await objects.list(WORKFLOWS, timeout=timeout)
+        engines = await objects.list(ENGINES, timeout=timeout)
+        engine = next((e for e in engines if e["metadata"]["name"] == SINGLETON_NAME), None)
+        return ClusterView(services, workflows, engine)
     finally:
         await api.close()
 

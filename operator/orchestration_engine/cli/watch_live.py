@@ -13,23 +13,22 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client
 from rich.console import Console
 from rich.live import Live
 
-from orchestration_engine.api.common import API_VERSION, GROUP, VERSION
+from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.api.engine import PLURAL as ENGINES
 from orchestration_engine.api.engine import SINGLETON_NAME
 from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
 from orchestration_engine.cli import watch_view
-from orchestration_engine.kube.client import make_api_client
-from orchestration_engine.kube.follow import Change, ChangeType, describe, follow, list_items
+from orchestration_engine.kube import follow
+from orchestration_engine.kube.client import ApiClient, make_api_client
+from orchestration_engine.kube.follow import Change, ChangeType, Source, describe, list_items
 
 ENGINE, SERVICE, WORKFLOW, EVENT = "engine", "services", "workflows", "events"
 SOURCES = (ENGINE, SERVICE, WORKFLOW, EVENT)
@@ -43,34 +42,16 @@ class WatchFailed(RuntimeError):
     """The cluster could not be read at the start: nothing to show."""
 
 
-@dataclass(frozen=True)
-class Source:
-    call: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def sources(api: client.ApiClient, namespace: str | None) -> dict[str, Source]:
-    custom = client.CustomObjectsApi(api)
-    core = client.CoreV1Api(api)
-    ours = {"field_selector": f"involvedObject.apiVersion={API_VERSION}"}
-
-    def objects(plural: str) -> Source:
-        if namespace:
-            return Source(custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural))
-        return Source(custom.list_cluster_custom_object, (GROUP, VERSION, plural))
-
+def sources(api: ApiClient, namespace: str | None) -> dict[str, Source]:
     return {
-        ENGINE: Source(
-            custom.list_cluster_custom_object,
-            (GROUP, VERSION, ENGINES),
-            {"field_selector": f"metadata.name={SINGLETON_NAME}"},
+        ENGINE: follow.custom_objects(
+            api, ENGINES, None, field_selector=f"metadata.name={SINGLETON_NAME}"
         ),
-        SERVICE: objects(SERVICES),
-        WORKFLOW: objects(WORKFLOWS),
-        EVENT: Source(core.list_namespaced_event, (namespace,), ours)
-        if namespace
-        else Source(core.list_event_for_all_namespaces, (), ours),
+        SERVICE: follow.custom_objects(api, SERVICES, namespace),
+        WORKFLOW: follow.custom_objects(api, WORKFLOWS, namespace),
+        EVENT: follow.events(
+            api, namespace, field_selector=f"involvedObject.apiVersion={API_VERSION}"
+        ),
     }
 
 
@@ -131,7 +112,7 @@ async def watch_once(console: Console, namespace: str | None) -> None:
         picture = Picture()
         for name, source in sources(api, namespace).items():
             try:
-                items, _ = await list_items(api, source.call, *source.args, **source.kwargs)
+                items, _ = await list_items(api, source)
             except Exception as error:
                 raise WatchFailed(f"{name}: {describe(error)}") from None
             picture.apply(name, Change(ChangeType.RESET, tuple(items)))
@@ -158,7 +139,7 @@ async def watch_live(console: Console, namespace: str | None) -> None:
     fatal: list[str] = []
 
     async def pump(name: str, source: Source) -> None:
-        async for change in follow(api, source.call, *source.args, **source.kwargs):
+        async for change in follow.follow(api, source):
             if change.type is ChangeType.ERROR:
                 if name not in synced:  # never read at all: give up with the reason
                     fatal.append(f"{name}: {change.error}")

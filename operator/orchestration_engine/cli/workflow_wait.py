@@ -15,7 +15,6 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kubernetes_asyncio import client
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -28,11 +27,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.workflow import KIND
 from orchestration_engine.api.workflow import PLURAL as WORKFLOWS
-from orchestration_engine.kube.client import make_api_client
-from orchestration_engine.kube.follow import ChangeType, describe, follow
+from orchestration_engine.kube.client import ApiClient, make_api_client
+from orchestration_engine.kube.follow import ChangeType, custom_objects, describe, follow
 from orchestration_engine.kube.namespace import default_namespace
 
 EXIT_SUCCEEDED = 0
@@ -186,24 +184,16 @@ class Tracked:
 
 
 async def follow_workflows(
-    api: client.ApiClient, keys: list[Key], timeout: float | None, reporter: Reporter
+    api: ApiClient, keys: list[Key], timeout: float | None, reporter: Reporter
 ) -> int:
     """Wait for every workflow to finish; the exit code of the worst outcome."""
-    custom = client.CustomObjectsApi(api)
     tracked = {key: Tracked() for key in keys}
     queue: asyncio.Queue[tuple[Key, Any]] = asyncio.Queue()
 
     async def pump(key: Key) -> None:
         namespace, name = key
-        async for change in follow(
-            api,
-            custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            WORKFLOWS,
-            field_selector=f"metadata.name={name}",
-        ):
+        source = custom_objects(api, WORKFLOWS, namespace, field_selector=f"metadata.name={name}")
+        async for change in follow(api, source):
             await queue.put((key, change))
 
     tasks = [asyncio.create_task(pump(key)) for key in keys]
@@ -260,7 +250,7 @@ async def follow_workflows(
 
 
 async def wait_for(
-    keys: list[Key], timeout: float | None, console: Console, api: client.ApiClient | None = None
+    keys: list[Key], timeout: float | None, console: Console, api: ApiClient | None = None
 ) -> int:
     """Follow ``keys`` with a fresh API client unless one is given."""
     own = api is None

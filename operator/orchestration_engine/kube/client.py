@@ -10,6 +10,12 @@ from kubernetes_asyncio import client, config
 
 from orchestration_engine.kube.transport import TransportSettings, install
 
+# The connection every kube/ function takes: callers outside kube/ hold one and pass it on,
+# never building the client library's typed APIs on it themselves.
+ApiClient = client.ApiClient
+# No configuration to connect with: no kubeconfig (or none usable), not in a cluster.
+ConfigError = config.ConfigException
+
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -10,6 +11,12 @@ from orchestration_engine.core.retry import parse_retry_after
 
 
 class KubeError(Exception):
+    """A request the API server refused or failed. ``reason`` and ``body``: its answer's
+    status text and body, as sent (``describe`` in kube/follow.py reads the message)."""
+
+    reason: Any = ""
+    body: Any = ""
+
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
@@ -73,13 +80,18 @@ def translate(error: ApiException) -> KubeError:
         return error
     status = int(error.status or 0)
     message = f"{status} {error.reason}: {(error.body or '')[:500]!s}"
+    typed: KubeError
     if status == 404:
-        return NotFound(status, message)
-    if status == 409:
-        return Conflict(status, message)
-    if status == 422:
-        return Invalid(status, message)
-    if status in UNAVAILABLE_STATUSES:
+        typed = NotFound(status, message)
+    elif status == 409:
+        typed = Conflict(status, message)
+    elif status == 422:
+        typed = Invalid(status, message)
+    elif status in UNAVAILABLE_STATUSES:
         retry_after = error.headers.get("Retry-After") if error.headers else None
-        return Unavailable(status, message, parse_retry_after(retry_after, datetime.now(UTC)))
-    return KubeError(status, message)
+        typed = Unavailable(status, message, parse_retry_after(retry_after, datetime.now(UTC)))
+    else:
+        typed = KubeError(status, message)
+    typed.reason = str(error.reason or "")
+    typed.body = str(error.body or "")
+    return typed

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,9 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
+
+from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.kube.errors import KubeError
 
 # The server ends each watch after this long; it is then resumed from where it was. A client
 # timeout a little later catches a connection that died silently.
@@ -46,9 +49,40 @@ class Change:
 ListCall = Callable[..., Any]
 
 
+@dataclass(frozen=True)
+class Source:
+    """A collection to follow: the client's list call for it and that call's arguments."""
+
+    call: ListCall
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def custom_objects(
+    api: client.ApiClient, plural: str, namespace: str | None, *, field_selector: str = ""
+) -> Source:
+    """Our objects of ``plural`` in ``namespace`` (None: cluster-wide)."""
+    custom = client.CustomObjectsApi(api)
+    kwargs = {"field_selector": field_selector} if field_selector else {}
+    if namespace:
+        return Source(
+            custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural), kwargs
+        )
+    return Source(custom.list_cluster_custom_object, (GROUP, VERSION, plural), kwargs)
+
+
+def events(api: client.ApiClient, namespace: str | None, *, field_selector: str) -> Source:
+    """The Events in ``namespace`` (None: in all namespaces)."""
+    core = client.CoreV1Api(api)
+    kwargs = {"field_selector": field_selector}
+    if namespace:
+        return Source(core.list_namespaced_event, (namespace,), kwargs)
+    return Source(core.list_event_for_all_namespaces, (), kwargs)
+
+
 def describe(error: BaseException) -> str:
     """One line on why a request failed: the server's own message when it sent one."""
-    if isinstance(error, ApiException):
+    if isinstance(error, ApiException | KubeError):
         with contextlib.suppress(ValueError, TypeError):
             body = json.loads(error.body or "")
             if isinstance(body, dict) and body.get("message"):
@@ -60,19 +94,19 @@ def describe(error: BaseException) -> str:
 
 
 async def list_items(
-    api: client.ApiClient, list_call: ListCall, *args: Any, **kwargs: Any
+    api: client.ApiClient, source: Source
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The collection's items as plain dicts, and the resourceVersion to watch from."""
-    listing = await list_call(*args, _request_timeout=LIST_TIMEOUT_SECONDS, **kwargs)
+    listing = await source.call(
+        *source.args, _request_timeout=LIST_TIMEOUT_SECONDS, **source.kwargs
+    )
     if not isinstance(listing, dict):  # a typed model (core kinds): back to the wire's JSON
         listing = api.sanitize_for_serialization(listing)
     items = [dict(item) for item in listing.get("items") or []]
     return items, (listing.get("metadata") or {}).get("resourceVersion")
 
 
-async def follow(
-    api: client.ApiClient, list_call: ListCall, *args: Any, **kwargs: Any
-) -> AsyncIterator[Change]:
+async def follow(api: client.ApiClient, source: Source) -> AsyncIterator[Change]:
     """RESET with the whole collection, then one change per event, for as long as the caller
     iterates. Failures are reported as ERROR changes and retried with a growing pause."""
     version: str | None = None
@@ -80,18 +114,18 @@ async def follow(
     while True:
         try:
             if version is None:
-                items, version = await list_items(api, list_call, *args, **kwargs)
+                items, version = await list_items(api, source)
                 yield Change(ChangeType.RESET, tuple(items))
             watch = Watch()
             try:
                 stream = watch.stream(
-                    list_call,
-                    *args,
+                    source.call,
+                    *source.args,
                     resource_version=version,
                     timeout_seconds=WATCH_SECONDS,
                     allow_watch_bookmarks=True,
                     _request_timeout=WATCH_SECONDS + 15,
-                    **kwargs,
+                    **source.kwargs,
                 )
                 async for event in stream:
                     raw = event["raw_object"]

@@ -12,7 +12,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.api.common import GROUP, VERSION
+from orchestration_engine.kube import raw_request
 from orchestration_engine.kube.errors import Conflict, NotFound, translate
+from orchestration_engine.kube.listing import list_all
 from orchestration_engine.kube.status import MERGE_PATCH
 
 T = TypeVar("T")
@@ -31,7 +33,22 @@ async def _call(request: Awaitable[T], *, tolerate: type[Exception] | None = Non
 
 class CustomObjects:
     def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
         self._custom = client.CustomObjectsApi(api)
+
+    async def list(
+        self,
+        plural: str,
+        namespace: str = "",
+        *,
+        label_selector: str | None = None,
+        timeout: float = raw_request.REQUEST_TIMEOUT_SECONDS,
+    ) -> list[dict[str, Any]]:
+        """Every object of ``plural`` in ``namespace`` ("": all namespaces, or cluster-scoped
+        ones), every page of them; ``timeout`` for each page."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        path = raw_request.collection(f"{GROUP}/{VERSION}", plural, namespace)
+        return await list_all(self._api, path, query, timeout=timeout)
 
     async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
         """False if it already exists (creation is idempotent)."""
@@ -54,16 +71,25 @@ class CustomObjects:
     async def patch_spec(
         self, plural: str, namespace: str, name: str, spec: dict[str, Any]
     ) -> None:
-        body = {"spec": spec}
-        await _call(
-            self._custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, body, **MERGE_PATCH
-            )
-            if namespace
-            else self._custom.patch_cluster_custom_object(
-                GROUP, VERSION, plural, name, body, **MERGE_PATCH
-            )
-        )
+        await self._merge_patch(plural, namespace, name, {"spec": spec})
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """A merge patch of ``status``, at once (StatusWriter in status.py coalesces them)."""
+        await self._merge_patch(plural, namespace, name, {"status": status}, "_status")
+
+    async def _merge_patch(
+        self, plural: str, namespace: str, name: str, body: dict[str, Any], subresource: str = ""
+    ) -> None:
+        """``subresource``: "" for the object, "_status" for its status."""
+        if namespace:
+            patch = getattr(self._custom, f"patch_namespaced_custom_object{subresource}")
+            request = patch(GROUP, VERSION, namespace, plural, name, body, **MERGE_PATCH)
+        else:
+            patch = getattr(self._custom, f"patch_cluster_custom_object{subresource}")
+            request = patch(GROUP, VERSION, plural, name, body, **MERGE_PATCH)
+        await _call(request)
 
     async def delete(self, plural: str, namespace: str, name: str) -> bool:
         """False if it was already gone."""

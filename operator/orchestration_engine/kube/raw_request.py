@@ -3,9 +3,8 @@
 The typed client needs a method per kind and returns generated models; backup, restore,
 ``apply`` and the workflow actions handle kinds by name (a document's ``apiVersion`` and
 ``kind``) and want the wire's dicts. They share this one request path: the headers, the
-authentication and the timeout are said once. Errors stay the client's ``ApiException``, so
-that each caller can choose between the typed errors of ``kube.errors`` and the server's own
-message (``kube.follow.describe``).
+authentication and the timeout are said once. Errors are the typed errors of
+``kube.errors``, which keep the server's own message (``kube.follow.describe``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from orchestration_engine.kube.errors import NotFound, translate
 
 JSON = "application/json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -29,20 +30,26 @@ async def call(
     query: list[tuple[str, str]] | None = None,
     body: Any = None,
     content_type: str = JSON,
+    accept: str = JSON,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
 ) -> Any:
-    """The decoded answer; ``ApiException`` when the server refused or failed."""
-    return await api.call_api(
-        path,
-        method,
-        path_params=path_params or {},  # quoted by the client
-        query_params=query or [],
-        header_params={"Accept": JSON, "Content-Type": content_type},
-        body=body,
-        response_types_map={200: "object", 201: "object", 202: "object"},
-        auth_settings=["BearerToken"],
-        _return_http_data_only=True,
-        _request_timeout=REQUEST_TIMEOUT_SECONDS,
-    )
+    """The decoded answer; the typed errors of ``kube.errors`` when the server refused or
+    failed."""
+    try:
+        return await api.call_api(
+            path,
+            method,
+            path_params=path_params or {},  # quoted by the client
+            query_params=query or [],
+            header_params={"Accept": accept, "Content-Type": content_type},
+            body=body,
+            response_types_map={200: "object", 201: "object", 202: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _request_timeout=timeout,
+        )
+    except ApiException as raw:
+        raise translate(raw) from None
 
 
 def group_root(api_version: str) -> str:
@@ -65,14 +72,12 @@ class Kinds:
         self._known: dict[str, dict[str, tuple[str, bool]]] = {}
 
     async def find(self, api_version: str, kind: str) -> tuple[str, bool] | None:
-        """(plural, namespaced), or None when the server does not serve that kind.
-        ``ApiException`` when discovery itself failed."""
+        """(plural, namespaced), or None when the server does not serve that kind. A typed
+        error (kube/errors.py) when discovery itself failed."""
         if api_version not in self._known:
             try:
                 listing = await call(self._api, "GET", group_root(api_version))
-            except ApiException as error:
-                if error.status != 404:
-                    raise
+            except NotFound:
                 listing = {}  # a group version the server does not serve
             self._known[api_version] = {
                 resource["kind"]: (str(resource["name"]), bool(resource.get("namespaced")))

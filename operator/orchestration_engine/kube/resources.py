@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client import ApiClient
 
 from orchestration_engine.api.common import API_VERSION, WorkloadKind, WorkloadRef
 from orchestration_engine.kube import raw_request
-from orchestration_engine.kube.errors import Conflict, NotFound, translate
+from orchestration_engine.kube.errors import Conflict, NotFound
+from orchestration_engine.kube.listing import list_all
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -46,6 +46,7 @@ STATEFUL_SET = Resource("apps/v1", "StatefulSet", "statefulsets")
 DAEMON_SET = Resource("apps/v1", "DaemonSet", "daemonsets")
 CONFIG_MAP = Resource("v1", "ConfigMap", "configmaps")
 SERVICE = Resource("v1", "Service", "services")
+SECRET = Resource("v1", "Secret", "secrets")
 JOB = Resource("batch/v1", "Job", "jobs")
 CRON_JOB = Resource("batch/v1", "CronJob", "cronjobs")
 HPA = Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
@@ -62,50 +63,34 @@ def workload(ref: WorkloadRef) -> Resource:
     return WORKLOADS[ref.kind]
 
 
-async def _request(
-    api: client.ApiClient,
-    method: str,
-    path: str,
-    path_params: dict[str, str],
-    *,
-    body: Any = None,
-    content_type: str = raw_request.JSON,
-    query: list[tuple[str, str]] | None = None,
+async def _named(
+    api: ApiClient, method: str, resource: Resource, namespace: str, name: str, **options: Any
 ) -> Any:
-    try:
-        return await raw_request.call(
-            api,
-            method,
-            path,
-            path_params=path_params,
-            query=query,
-            body=body,
-            content_type=content_type,
-        )
-    except ApiException as raw:
-        raise translate(raw) from None
+    """A request to one object (``options``: those of ``raw_request.call``)."""
+    where = {"namespace": namespace, "name": name}
+    return await raw_request.call(
+        api, method, resource.path(named=True), path_params=where, **options
+    )
 
 
 async def get(
-    api: client.ApiClient, resource: Resource, namespace: str, name: str
+    api: ApiClient, resource: Resource, namespace: str, name: str
 ) -> dict[str, Any] | None:
     """The object, or None if there is none."""
     try:
-        found: dict[str, Any] = await _request(
-            api, "GET", resource.path(named=True), {"namespace": namespace, "name": name}
-        )
+        found: dict[str, Any] = await _named(api, "GET", resource, namespace, name)
     except NotFound:
         return None
     return found
 
 
 async def create(
-    api: client.ApiClient, resource: Resource, namespace: str, body: dict[str, Any]
+    api: ApiClient, resource: Resource, namespace: str, body: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The created object, or None if one of that name already exists."""
     try:
-        created: dict[str, Any] = await _request(
-            api, "POST", resource.path(named=False), {"namespace": namespace}, body=body
+        created: dict[str, Any] = await raw_request.call(
+            api, "POST", resource.path(named=False), path_params={"namespace": namespace}, body=body
         )
     except Conflict:
         return None
@@ -113,7 +98,7 @@ async def create(
 
 
 async def patch(
-    api: client.ApiClient,
+    api: ApiClient,
     resource: Resource,
     namespace: str,
     name: str,
@@ -123,13 +108,8 @@ async def patch(
 ) -> dict[str, Any] | None:
     """The patched object, or None if there is none (a patch never creates)."""
     try:
-        patched: dict[str, Any] = await _request(
-            api,
-            "PATCH",
-            resource.path(named=True),
-            {"namespace": namespace, "name": name},
-            body=body,
-            content_type=content_type,
+        patched: dict[str, Any] = await _named(
+            api, "PATCH", resource, namespace, name, body=body, content_type=content_type
         )
     except NotFound:
         return None
@@ -137,7 +117,7 @@ async def patch(
 
 
 async def delete(
-    api: client.ApiClient,
+    api: ApiClient,
     resource: Resource,
     namespace: str,
     name: str,
@@ -151,32 +131,26 @@ async def delete(
     if uid is not None:
         body["preconditions"] = {"uid": uid}
     try:
-        await _request(
-            api,
-            "DELETE",
-            resource.path(named=True),
-            {"namespace": namespace, "name": name},
-            body=body,
-        )
+        await _named(api, "DELETE", resource, namespace, name, body=body)
     except NotFound:
         return False
     return True
 
 
+async def list_every(
+    api: ApiClient, resource: Resource, namespace: str, label_selector: str = ""
+) -> list[dict[str, Any]]:
+    """Every object of the kind in ``namespace`` ("": in all namespaces) matching the
+    selector (none: all of them), every page of them."""
+    query = [("labelSelector", label_selector)] if label_selector else []
+    return await list_all(
+        api, raw_request.collection(resource.api_version, resource.plural, namespace), query
+    )
+
+
 async def list_names(
-    api: client.ApiClient, resource: Resource, namespace: str, label_selector: str
+    api: ApiClient, resource: Resource, namespace: str, label_selector: str
 ) -> list[str]:
     """Names of the objects matching the selector, every page of them."""
-    names: list[str] = []
-    page = ""
-    while True:
-        query = [("labelSelector", label_selector), ("limit", "500")]
-        if page:
-            query.append(("continue", page))
-        listing: dict[str, Any] = await _request(
-            api, "GET", resource.path(named=False), {"namespace": namespace}, query=query
-        )
-        names.extend(item["metadata"]["name"] for item in listing.get("items") or [])
-        page = (listing.get("metadata") or {}).get("continue") or ""
-        if not page:
-            return names
+    items = await list_every(api, resource, namespace, label_selector)
+    return [item["metadata"]["name"] for item in items]

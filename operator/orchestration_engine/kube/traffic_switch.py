@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from kubernetes_asyncio import client
 
-from orchestration_engine.actions.base import StepFailed
 from orchestration_engine.api import GROUP
 from orchestration_engine.api.common import WorkloadRef
 from orchestration_engine.api.service import ServiceSpec
@@ -36,8 +35,11 @@ from orchestration_engine.kube.transient import retrying, within
 ACTION = "failover"
 
 
-class SwitchFailed(StepFailed):
-    """A switch that could not be made; ``reason`` is a condition reason (CamelCase)."""
+class SwitchFailed(Exception):
+    """A switch that could not be made; ``reason`` is a condition reason (CamelCase).
+
+    kube/'s own error: a workflow step that switches maps it to its StepFailed
+    (actions/failover.py), the failover controller to the FailedOver condition."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -248,7 +250,7 @@ async def switch_traffic(
 ) -> str:
     """Send ``service_name``'s traffic to its standby or back to its primary; a message.
 
-    Raises StepFailed when the service has no failover, a workload or the Service is
+    Raises SwitchFailed when the service has no failover, a workload or the Service is
     missing, or the switch does not complete within ``timeout_s``.
     """
     try:

@@ -12,30 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.kube import raw_request
-from orchestration_engine.kube.errors import NotFound, translate
-
-PAGE_SIZE = 500
-
-
-async def _request(
-    api: client.ApiClient,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    query: list[tuple[str, str]] | None = None,
-    content_type: str = raw_request.JSON,
-) -> Any:
-    try:
-        return await raw_request.call(
-            api, method, path, query=query, body=body, content_type=content_type
-        )
-    except ApiException as raw:
-        raise translate(raw) from None
+from orchestration_engine.kube.errors import NotFound
+from orchestration_engine.kube.listing import every_page
 
 
 async def list_objects(
@@ -43,19 +24,13 @@ async def list_objects(
 ) -> list[dict[str, Any]]:
     """Every object of one of our kinds: in ``namespace``, or in all namespaces ("")."""
     items: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
-        listing = await _request(
-            api, "GET", raw_request.collection(f"{GROUP}/{VERSION}", plural, namespace), query=query
-        )
+    path = raw_request.collection(f"{GROUP}/{VERSION}", plural, namespace)
+    async for listing in every_page(api, path):
         kind = str(listing.get("kind", "")).removesuffix("List")
         for item in listing.get("items") or []:
             # List items carry no apiVersion and kind of their own.
             items.append({"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, **item})
-        token = (listing.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return items
+    return items
 
 
 async def apply(
@@ -70,7 +45,7 @@ async def apply(
     meta = body["metadata"]
     path = raw_request.collection(body["apiVersion"], plural, meta.get("namespace", ""))
     path = f"{path}/{meta['name']}"
-    applied: dict[str, Any] = await _request(
+    applied: dict[str, Any] = await raw_request.call(
         api,
         "PATCH",
         f"{path}/{subresource}" if subresource else path,
@@ -90,16 +65,13 @@ class Owners:
 
     async def uid(self, api_version: str, kind: str, namespace: str, name: str) -> str | None:
         """The uid of that object now, or None if there is no such object (or kind)."""
-        try:
-            resource = await self._kinds.find(api_version, kind)
-        except ApiException as raw:
-            raise translate(raw) from None
+        resource = await self._kinds.find(api_version, kind)
         if resource is None:
             return None
         plural, namespaced = resource
         path = raw_request.collection(api_version, plural, namespace if namespaced else "")
         try:
-            found = await _request(self._api, "GET", f"{path}/{name}")
+            found = await raw_request.call(self._api, "GET", f"{path}/{name}")
         except NotFound:
             return None
         uid = (found.get("metadata") or {}).get("uid")

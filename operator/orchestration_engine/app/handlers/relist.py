@@ -25,9 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from orchestration_engine.core.relist import Seen, vanished, version_number
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.listing import ObjectKey, list_uids
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.lifecycle import Lifecycle
@@ -171,7 +170,7 @@ class Relister(Lifecycle):
                     due[plural] = self._monotonic() + RETRY_S
 
 
-def api_lister(api: client.ApiClient, namespaces: Iterable[str]) -> Lister:
+def api_lister(api: ApiClient, namespaces: Iterable[str]) -> Lister:
     scopes = list(namespaces)
 
     async def lister(api_version: str, plural: str) -> tuple[dict[ObjectKey, str], int]:

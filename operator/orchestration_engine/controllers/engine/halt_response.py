@@ -15,14 +15,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client
-
 from orchestration_engine.api.common import Priority
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
 from orchestration_engine.controllers.services.workloads import WorkloadCache
 from orchestration_engine.core import halt_response as response
 from orchestration_engine.core.halt import HaltState
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.errors import KubeError
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 class HaltResponse:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: ApiClient,
         monitor: ServiceMonitor,
         workloads: WorkloadCache,
         sweep: Callable[[], None],

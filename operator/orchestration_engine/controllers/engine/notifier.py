@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from orchestration_engine.api.engine import Notification
+from orchestration_engine.kube import resources
+from orchestration_engine.kube.client import ApiClient
+from orchestration_engine.kube.errors import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,13 @@ RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0)
 class WebhookNotifier:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: ApiClient,
         http: httpx.AsyncClient,
         config: Callable[[], Notification | None],
         *,
         delays: tuple[float, ...] = RETRY_DELAYS_SECONDS,
     ) -> None:
-        self._core = client.CoreV1Api(api)
+        self._api = api
         self._http = http
         self._config = config
         self._delays = delays
@@ -60,8 +61,10 @@ class WebhookNotifier:
         ref = config.token_secret_ref
         if ref is None:
             return None
-        secret = await self._core.read_namespaced_secret(ref.name, ref.namespace)
-        encoded = (secret.data or {}).get(ref.key)
+        secret = await resources.get(self._api, resources.SECRET, ref.namespace, ref.name)
+        if secret is None:
+            raise KeyError(f"Secret {ref.namespace}/{ref.name} not found")
+        encoded = (secret.get("data") or {}).get(ref.key)
         if encoded is None:
             raise KeyError(f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}")
         return base64.b64decode(encoded).decode()
@@ -77,7 +80,7 @@ class WebhookNotifier:
                     self.delivered += 1
                     return True
                 problem = f"answered {response.status_code}"
-            except (httpx.HTTPError, ApiException, KeyError, ValueError) as error:
+            except (httpx.HTTPError, KubeError, KeyError, ValueError) as error:
                 # The error's text, never the request: its headers hold the token.
                 problem = f"{type(error).__name__}: {_reason(error)}"
             if delay is None:
@@ -90,6 +93,6 @@ class WebhookNotifier:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, ApiException):
+    if isinstance(error, KubeError):
         return f"{error.status} {error.reason}"
     return str(error)[:200]

@@ -18,13 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
-
-from orchestration_engine.api.common import GROUP, VERSION
-from orchestration_engine.api.engine import PLURAL, SINGLETON_NAME
 from orchestration_engine.core import watch_liveness as core
-from orchestration_engine.kube.status import MERGE_PATCH
+from orchestration_engine.kube.client import ApiClient
+from orchestration_engine.kube.engine_object import EngineObject
+from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.plumbing.supervision import supervise
 
 log = logging.getLogger(__name__)
@@ -35,7 +32,7 @@ WRITE_TIMEOUT_S = 10.0
 class WatchCanary:
     def __init__(
         self,
-        connect: Callable[[], Awaitable[client.ApiClient]],
+        connect: Callable[[], Awaitable[ApiClient]],
         *,
         interval_s: float = 60.0,
         stall_after_s: float = 180.0,
@@ -66,25 +63,17 @@ class WatchCanary:
     async def beat(self) -> bool:
         """One heartbeat; False when the API server did not accept it."""
         token = core.token_at(self._now())
-        body = core.heartbeat_patch(token)
         self.state = core.sent(self.state, token, self._monotonic())
         try:
             api = await self._connect()
             try:
                 await asyncio.wait_for(
-                    client.CustomObjectsApi(api).patch_cluster_custom_object_status(
-                        GROUP,
-                        VERSION,
-                        PLURAL,
-                        SINGLETON_NAME,
-                        body,
-                        **MERGE_PATCH,
-                    ),
+                    EngineObject(api).patch_status(core.heartbeat_patch(token)["status"]),
                     timeout=WRITE_TIMEOUT_S,
                 )
             finally:
                 await api.close()
-        except (ApiException, OSError, TimeoutError) as error:
+        except (KubeError, OSError, TimeoutError) as error:
             log.info("watch canary: heartbeat not written (%s)", getattr(error, "reason", error))
             self.state = core.refused(self.state)
             return False

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
-from kubernetes_asyncio import client
 
 from orchestration_engine.api.common import Priority, WorkloadRef
 from orchestration_engine.api.engine import EngineSpec
@@ -44,6 +43,7 @@ from orchestration_engine.core.forecast import HEADROOM, DemandHistory, forecast
 from orchestration_engine.core.optimization_round import Allotment
 from orchestration_engine.core.service_status import ConditionState
 from orchestration_engine.kube import resources
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.supervision import supervise
@@ -69,7 +69,7 @@ HistoryLoader = Callable[[str, str, datetime], Awaitable[list[tuple[datetime, fl
 Scale = Callable[[str, WorkloadRef, int], Awaitable[bool]]
 
 
-def kube_scale(api: client.ApiClient) -> Scale:
+def kube_scale(api: ApiClient) -> Scale:
     async def scale(namespace: str, ref: WorkloadRef, replicas: int) -> bool:
         patched = await resources.patch(
             api, resources.workload(ref), namespace, ref.name, {"spec": {"replicas": replicas}}

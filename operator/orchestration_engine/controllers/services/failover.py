@@ -13,10 +13,9 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
-from kubernetes_asyncio import client
-
 from orchestration_engine.actions.base import StepFailed
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.traffic_switch import switch_traffic
 
 Key = tuple[str, str]
@@ -68,7 +67,7 @@ class ServiceLocks:
 class ServiceFailover:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: ApiClient,
         monitor: ServiceMonitor,
         default_timeout_s: Callable[[], float],
         *,

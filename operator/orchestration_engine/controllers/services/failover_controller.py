@@ -21,13 +21,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kubernetes_asyncio import client
-
 from orchestration_engine.actions.base import StepFailed
 from orchestration_engine.controllers.services.failover import ServiceFailover
 from orchestration_engine.controllers.services.service_monitor import Key, ServiceMonitor
 from orchestration_engine.core import failover as policy
 from orchestration_engine.core.health import held_by_inconclusive_checks
+from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.traffic_switch import SwitchFailed, observe_target
 
@@ -50,7 +49,7 @@ class _Track:
 class FailoverController:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: ApiClient,
         monitor: ServiceMonitor,
         switch: ServiceFailover,
         *,

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubernetes_asyncio import client
-
-from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.service import PLURAL as SERVICES
 from orchestration_engine.core import discovery
 from orchestration_engine.core.health import Replicas
+from orchestration_engine.kube import resources
+from orchestration_engine.kube.client import ApiClient
+from orchestration_engine.kube.objects import CustomObjects
 
 WorkloadKey = tuple[str, str, str]  # namespace, kind, name
-KINDS = ("Deployment", "StatefulSet")
+KINDS = {"Deployment": resources.DEPLOYMENT, "StatefulSet": resources.STATEFUL_SET}
 
 
 # The Deployment controller's Progressing reasons while a rollout is under way; once it is
@@ -84,37 +84,12 @@ class WorkloadCache:
         """The workload's ``metadata.generation`` as last seen; None if it was not seen."""
         return self._generations.get(key)
 
-    async def prime(self, api: client.ApiClient, namespaces: Iterable[str]) -> None:
-        apps = client.AppsV1Api(api)
+    async def prime(self, api: ApiClient, namespaces: Iterable[str]) -> None:
         scopes = list(namespaces) or [""]
         for scope in scopes:
-            for kind in KINDS:
-                for item in await _list_workloads(apps, kind, scope):
-                    self.update(kind, api.sanitize_for_serialization(item))
-
-
-async def _list_workloads(apps: client.AppsV1Api, kind: str, namespace: str) -> list[Any]:
-    items: list[Any] = []
-    token: str | None = None
-    while True:
-        page_args: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
-        page: Any
-        if kind == "Deployment":
-            page = await (
-                apps.list_namespaced_deployment(namespace, **page_args)
-                if namespace
-                else apps.list_deployment_for_all_namespaces(**page_args)
-            )
-        else:
-            page = await (
-                apps.list_namespaced_stateful_set(namespace, **page_args)
-                if namespace
-                else apps.list_stateful_set_for_all_namespaces(**page_args)
-            )
-        items.extend(page.items)
-        token = page.metadata._continue
-        if not token:
-            return items
+            for kind, resource in KINDS.items():
+                for item in await resources.list_every(api, resource, scope):
+                    self.update(kind, item)
 
 
 class DiscoveredServices:
@@ -139,17 +114,10 @@ class DiscoveredServices:
     def find(self, namespace: str, origin: str) -> dict[str, Any] | None:
         return self._by_origin.get((namespace, origin))
 
-    async def prime(self, api: client.ApiClient, namespaces: Iterable[str]) -> None:
-        custom = client.CustomObjectsApi(api)
-        selector = discovery.DISCOVERED_LABEL
+    async def prime(self, api: ApiClient, namespaces: Iterable[str]) -> None:
+        objects = CustomObjects(api)
         for scope in list(namespaces) or [""]:
-            if scope:
-                listing = await custom.list_namespaced_custom_object(
-                    GROUP, VERSION, scope, SERVICES, label_selector=selector
-                )
-            else:
-                listing = await custom.list_cluster_custom_object(
-                    GROUP, VERSION, SERVICES, label_selector=selector
-                )
-            for item in listing.get("items", []):
+            for item in await objects.list(
+                SERVICES, scope, label_selector=discovery.DISCOVERED_LABEL
+            ):
                 self.observe(False, item)

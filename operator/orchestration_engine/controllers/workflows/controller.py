@@ -95,7 +95,7 @@ WARNING_PHASES = frozenset(
 
 
 class StatusSink(StatusStore, Protocol):
-    """The runner's conditional writes, and the controller's coalesced ones."""
+    """The runners' status store (kube/status.py's StatusWriter), and its queued writes."""
 
     def submit(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def forget(self, plural: str, namespace: str, name: str) -> None: ...
