@@ -27,7 +27,8 @@ from typing import Any
 
 from support import OperatorProcess, met, percentile, run_alone
 
-from envtest.workloads import deployment, set_ready
+from builders import deployment
+from envtest.workloads import set_ready
 
 GROUP, VERSION, PLURAL = "orchestration.eoe.dev", "v1alpha1", "orchestratedservices"
 NAMESPACE = "bench-failover"

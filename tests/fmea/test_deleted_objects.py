@@ -45,6 +45,8 @@ from fmea_disruption_support import (
     workflow,
 )
 
+import builders
+
 pytestmark = pytest.mark.cluster
 
 WORKFLOWS = "orchestrationworkflows"
@@ -244,18 +246,14 @@ def test_deletions_the_watch_never_reports_stop_the_runner_and_the_probes(
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     gone = [f"gone-{i}" for i in range(DELETED_BEHIND)]
     for name in [*gone, "kept"]:
-        service = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {
-                "healthCheck": {
-                    "http": {"url": holder.url(f"/health/{name}")},
-                    "periodSeconds": 1,
-                    "timeoutSeconds": 1,
-                }
+        service = builders.service(
+            name,
+            healthCheck={
+                "http": {"url": holder.url(f"/health/{name}")},
+                "periodSeconds": 1,
+                "timeoutSeconds": 1,
             },
-        }
+        )
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, SERVICES, service)
     held = [f"held-{i}" for i in range(DELETED_BEHIND)]
     for name in held:

@@ -40,7 +40,9 @@ from fmea_disruption_support import (
     wait_for,
 )
 
-from envtest.workloads import deployment, set_ready
+import builders
+from builders import deployment
+from envtest.workloads import set_ready
 
 pytestmark = pytest.mark.cluster
 
@@ -200,31 +202,24 @@ class Cluster:
                 set_ready(self.kube_api, self.namespace, workload, replicas, replicas)
             self.core.create_namespaced_service(
                 self.namespace,
-                {
-                    "metadata": {"name": name},
-                    "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+                builders.kube_service(name, {"app": name}),
+            )
+            body = builders.service(
+                name,
+                priority="CRITICAL",
+                workloadRef={"kind": "Deployment", "name": name},
+                healthCheck={
+                    "http": {"url": fleet.url(name)},
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 1,
+                    "failureThreshold": THRESHOLD,
+                },
+                scaling={"minReplicas": 1, "maxReplicas": 5},
+                failover={
+                    "standbyRef": {"kind": "Deployment", "name": f"{name}-standby"},
+                    "serviceRef": {"name": name},
                 },
             )
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name},
-                "spec": {
-                    "priority": "CRITICAL",
-                    "workloadRef": {"kind": "Deployment", "name": name},
-                    "healthCheck": {
-                        "http": {"url": fleet.url(name)},
-                        "periodSeconds": 1,
-                        "timeoutSeconds": 1,
-                        "failureThreshold": THRESHOLD,
-                    },
-                    "scaling": {"minReplicas": 1, "maxReplicas": 5},
-                    "failover": {
-                        "standbyRef": {"kind": "Deployment", "name": f"{name}-standby"},
-                        "serviceRef": {"name": name},
-                    },
-                },
-            }
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, body
             )

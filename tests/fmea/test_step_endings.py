@@ -31,6 +31,8 @@ from answering_proxy import AnsweringProxy, Fault
 from fmea_inputs_support import GROUP, VERSION, OperatorProcess, wait_for, workflow
 from workflow_support import create, finish_job, gate, steps, wait_phase
 
+import builders
+
 pytestmark = pytest.mark.cluster
 
 WORKFLOWS = "orchestrationworkflows"
@@ -447,18 +449,7 @@ def deployment(kube_api: Any, namespace: str, name: str, labels: dict[str, str],
     from kubernetes import client
 
     client.AppsV1Api(kube_api).create_namespaced_deployment(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": n,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-                },
-            },
-        },
+        namespace, builders.deployment(name, n, selector=labels, image="nginx")
     )
 
 
@@ -482,10 +473,7 @@ async def test_a_traffic_switch_gets_through_429_and_503(
     deployment(kube_api, ns, "pay-standby", {"app": "pay", "role": "standby"}, 0)
     client.CoreV1Api(kube_api).create_namespaced_service(
         ns,
-        {
-            "metadata": {"name": "pay"},
-            "spec": {"selector": {"app": "pay"}, "ports": [{"port": 80}]},
-        },
+        builders.kube_service("pay", {"app": "pay"}),
     )
     spec = ServiceSpec.model_validate(
         {
