@@ -16,7 +16,47 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class CountingServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing: the test's output stays the test's."""
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+    def read_body(self) -> bytes:
+        """The request's body (read, so that the connection can go on)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+class OkHandler(QuietHandler):
+    """Answers every GET with 200 ``ok``."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+class LocalServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (a free port unless given) that serves in a daemon
+    thread from the start; close() stops it."""
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], port: int = 0, *, daemon_threads: bool = False
+    ) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server.daemon_threads = daemon_threads
+        self.port: int = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CountingServer(LocalServer):
     """Counts requests by path; answers each path with the status set for it (200 default)."""
 
     def __init__(self) -> None:
@@ -27,11 +67,9 @@ class CountingServer:
         lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.read_body()
                 with lock:
                     owner.hits[self.path] += 1
                     owner.order.append(self.path)
@@ -43,22 +81,13 @@ class CountingServer:
 
             do_GET = do_POST = do_PUT = _answer
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
-class Endpoint:
+class Endpoint(LocalServer):
     """A health endpoint whose answer the test controls."""
 
     def __init__(self) -> None:
@@ -67,7 +96,7 @@ class Endpoint:
         self.hits = 0
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 endpoint.hits += 1
                 time.sleep(endpoint.delay)
@@ -76,80 +105,51 @@ class Endpoint:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/healthz"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/healthz"
 
 
 class Primary:
     """The primary's health endpoint: stop() and start() keep its port."""
 
     def __init__(self) -> None:
-        self.server: ThreadingHTTPServer | None = None
+        self.http: LocalServer | None = None
         self.port = 0
         self.start()
 
     def start(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LocalServer(OkHandler, self.port)
+        self.port = self.http.port
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        if self.http is not None:
+            self.http.close()
+            self.http = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/healthz"
 
 
-class AlertWebhook:
+class AlertWebhook(LocalServer):
     """Receives the emergency halt's webhook: (Authorization header, JSON body) of each POST."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str | None, dict[str, Any]]] = []
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_body()
                 owner.received.append((self.headers.get("Authorization"), json.loads(body)))
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/hook"
 
 
 @contextlib.asynccontextmanager

@@ -52,13 +52,8 @@ class Services:
         return next((c for c in conditions if c["type"] == type_), {})
 
 
-# A failover pair's check: every second, failed after three failures.
-PERIOD_S = 1
-THRESHOLD = 3
-
-
-class Fleet:
-    """Failover pairs: a primary and its standby Deployment, a Service, the OrchestratedService."""
+class Workloads:
+    """One namespace's Deployments, Services and OrchestratedServices, through the clients."""
 
     def __init__(self, kube_api: Any, custom: Any, namespace: str) -> None:
         from kubernetes import client
@@ -68,6 +63,18 @@ class Fleet:
         self.kube_api = kube_api
         self.custom = custom
         self.namespace = namespace
+
+    def events(self, name: str, reason: str) -> list[Any]:
+        return events_of(self.core, self.namespace, name, reason)
+
+
+# A failover pair's check: every second, failed after three failures.
+PERIOD_S = 1
+THRESHOLD = 3
+
+
+class Fleet(Workloads):
+    """Failover pairs: a primary and its standby Deployment, a Service, the OrchestratedService."""
 
     def workload(self, name: str, replicas: int, ready: int) -> None:
         self.apps.create_namespaced_deployment(self.namespace, deployment(name, replicas))
@@ -114,9 +121,6 @@ class Fleet:
             what=f"{name} {health}",
         )
 
-    def events(self, name: str, reason: str) -> list[Any]:
-        return events_of(self.core, self.namespace, name, reason)
-
     def pair(self, name: str, url: str, **failover: Any) -> None:
         """A primary with two ready replicas, an idle standby, a Service on the primary."""
         self.workload(name, 2, 2)
@@ -126,17 +130,11 @@ class Fleet:
         self.wait_health(name, "HEALTHY")
 
 
-class Scaled:
+class Scaled(Workloads):
     """Autoscaled services: a ready Deployment each, and the desired counts seen."""
 
     def __init__(self, kube_api: Any, custom: Any, namespace: str) -> None:
-        from kubernetes import client
-
-        self.apps = client.AppsV1Api(kube_api)
-        self.core = client.CoreV1Api(kube_api)
-        self.kube_api = kube_api
-        self.custom = custom
-        self.namespace = namespace
+        super().__init__(kube_api, custom, namespace)
         self.seen: dict[str, list[int]] = {}
 
     def create(self, name: str, replicas: int, spec: dict[str, Any]) -> None:
@@ -156,6 +154,3 @@ class Scaled:
     def condition(self, name: str, type_: str) -> dict[str, Any]:
         obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
         return condition(obj, type_)
-
-    def events(self, name: str, reason: str) -> list[Any]:
-        return events_of(self.core, self.namespace, name, reason)
