@@ -28,6 +28,8 @@ if _TESTS_DIR not in sys.path:
 from envtest.controlplane import LocalControlPlane, find_binaries  # noqa: E402
 from envtest.crds import apply_crds  # noqa: E402
 from envtest.operator_process import OperatorProcess  # noqa: E402
+from http_support import CountingServer, Endpoint, Primary  # noqa: E402
+from namespace_support import cleaned_namespace  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -129,35 +131,9 @@ def _namespace_name(test_name: str) -> str:
     return f"t-{slug}-{suffix}" if slug else f"t-{suffix}"
 
 
-def _test_namespace(kube_api: Any, name: str) -> Iterator[str]:
-    from kubernetes import client
-    from urllib3.exceptions import HTTPError
-
-    core = client.CoreV1Api(kube_api)
-    core.create_namespace(
-        client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={"eoe.dev/test-namespace": "true"})
-        )
-    )
-    yield name
-    # Without a controller-manager the namespace stays Terminating with its contents. Its
-    # OrchestratedServices and OrchestrationWorkflows are deleted first, as the namespace
-    # controller would: left behind, every later operator watching all namespaces would go on
-    # checking them, count their failures toward the emergency halt, optimise them and report
-    # their Events, and a later module's result would depend on which ran before it.
-    custom = client.CustomObjectsApi(kube_api)
-    for plural in ("orchestrationworkflows", "orchestratedservices"):
-        with contextlib.suppress(client.ApiException, HTTPError):
-            custom.delete_collection_namespaced_custom_object(
-                "orchestration.eoe.dev", "v1alpha1", name, plural
-            )
-    with contextlib.suppress(client.ApiException, HTTPError):
-        core.delete_namespace(name)
-
-
 @pytest.fixture
 def namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _test_namespace(kube_api, _namespace_name(request.node.name))
+    yield from cleaned_namespace(kube_api, _namespace_name(request.node.name))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +141,7 @@ def module_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[
     """One namespace for a whole module (the failure-mode suite's bad objects and good ones
     live side by side)."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.module.__name__.lower()).strip("-")[:30]
-    yield from _test_namespace(kube_api, f"fmea-{slug}-{secrets.token_hex(3)}")
+    yield from cleaned_namespace(kube_api, f"fmea-{slug}-{secrets.token_hex(3)}")
 
 
 @pytest.fixture(scope="session")
@@ -295,3 +271,27 @@ async def async_api(
         yield api
     finally:
         await api.close()
+
+
+@pytest.fixture
+def server() -> Iterator[CountingServer]:
+    """A counting HTTP server on 127.0.0.1 (http_support.py); 200 to every path unless told."""
+    counting = CountingServer()
+    yield counting
+    counting.close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    """A health endpoint whose status and delay the test sets."""
+    health = Endpoint()
+    yield health
+    health.close()
+
+
+@pytest.fixture
+def primary() -> Iterator[Primary]:
+    """A failover primary's health endpoint: stop() and start() keep its port."""
+    health = Primary()
+    yield health
+    health.stop()

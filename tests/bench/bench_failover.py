@@ -21,13 +21,15 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from support import OperatorProcess, met, percentile, run_alone
 
-from envtest.workloads import deployment, set_ready
+from builders import deployment
+from envtest.workloads import set_ready
+from http_support import OkHandler
 
 GROUP, VERSION, PLURAL = "orchestration.eoe.dev", "v1alpha1", "orchestratedservices"
 NAMESPACE = "bench-failover"
@@ -40,17 +42,6 @@ GIVE_UP_S = 30.0
 @dataclass
 class FailoverResults:
     seconds: list[float] = field(default_factory=list)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 def wait(predicate: Any, what: str, process: OperatorProcess, timeout: float = GIVE_UP_S) -> None:
@@ -67,7 +58,7 @@ def one_failover(index: int, api: Any, operator: OperatorProcess, r: FailoverRes
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     name = f"svc-{index:02d}"
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OkHandler)
     # A short poll interval: shutdown() returns within 10 ms, so the stop is sharp.
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "orchestration-engine"
@@ -50,19 +51,9 @@ def helm_binary() -> Path:
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """The predicate's first truthy value; exceptions count as "not yet" until the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as error:
-            last = f"{type(error).__name__}: {error}"
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+    """The predicate's first truthy value; exceptions count as "not yet" until the deadline
+    (a cluster's API and services fail in passing while they start)."""
+    return waiting.wait_for(predicate, timeout, what, interval, tolerate=(Exception,))
 
 
 # -- workloads ------------------------------------------------------------------------------

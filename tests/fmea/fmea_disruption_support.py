@@ -47,7 +47,6 @@ from support import metric_sum, samples  # noqa: E402
 from workflow_support import (  # noqa: E402
     JOB_TEMPLATE,
     TERMINAL,
-    CountingServer,
     delay,
     finish_job,
     moment,
@@ -56,6 +55,7 @@ from workflow_support import (  # noqa: E402
 )
 
 from envtest.controlplane import LocalControlPlane  # noqa: E402
+from http_support import CountingServer  # noqa: E402
 
 __all__ = [
     "GROUP",

@@ -34,9 +34,10 @@ from integration_support import (  # noqa: E402
     condition,
     wait_for,
 )
-from workflow_support import CountingServer, delay, workflow  # noqa: E402
+from workflow_support import delay, workflow  # noqa: E402
 
 from envtest.fault_proxy import ApiUpstream  # noqa: E402
+from http_support import CountingServer  # noqa: E402
 
 __all__ = [
     "FULL",

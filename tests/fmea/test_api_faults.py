@@ -40,6 +40,7 @@ from fmea_inputs_support import (
     workflow,
 )
 
+import builders
 from envtest.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.cluster
@@ -120,12 +121,7 @@ def create_service(custom: Any, namespace: str, name: str, url: str) -> None:
         VERSION,
         namespace,
         SERVICES,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {"healthCheck": {"http": {"url": url}, "periodSeconds": 1}},
-        },
+        builders.service(name, healthCheck={"http": {"url": url}, "periodSeconds": 1}),
     )
 
 

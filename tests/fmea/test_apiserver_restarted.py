@@ -38,6 +38,8 @@ from fmea_disruption_support import (
     workflow,
 )
 
+import builders
+
 pytestmark = pytest.mark.cluster
 
 RESTARTS = pick(1, 3)
@@ -56,13 +58,6 @@ def own_control_plane() -> Iterator[tuple[RestartableControlPlane, Any]]:
             yield plane, api
         finally:
             api.close()
-
-
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
 
 
 class LivenessLog:
@@ -135,12 +130,7 @@ def test_apiserver_restart_mid_reconcile_converges_without_duplicates(
             VERSION,
             NAMESPACE,
             "orchestratedservices",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name},
-                "spec": {"healthCheck": http_check(server.url(f"/health/{name}"))},
-            },
+            builders.service(name, healthCheck=http_check(server.url(f"/health/{name}"))),
         )
 
     def health(name: str) -> str | None:

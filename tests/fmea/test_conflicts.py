@@ -49,6 +49,8 @@ from fmea_inputs_support import (
     workflow,
 )
 
+import builders
+
 pytestmark = pytest.mark.cluster
 
 
@@ -169,13 +171,6 @@ class SecondWriter:
 
 
 @pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
-
-
-@pytest.fixture
 def proxy(control_plane: Any, namespace: str) -> Iterator[ConflictProxy]:
     prefix = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/"
 
@@ -225,12 +220,7 @@ def test_injected_conflicts_lose_nothing_and_duplicate_nothing(
             check = {"http": {"url": server.url(f"/health/{name}")}, "periodSeconds": 1}
             create(
                 SERVICE_PLURAL,
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "OrchestratedService",
-                    "metadata": {"name": name},
-                    "spec": {"healthCheck": {**check, "failureThreshold": 2}},
-                },
+                builders.service(name, healthCheck={**check, "failureThreshold": 2}),
             )
         flapping = services[1:]  # svc-0 stays steady
 

@@ -62,13 +62,6 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
-
-
 class WorkflowFeed:
     """One workflow every ``every`` seconds (a 1 s delay, then an http call), in a thread."""
 

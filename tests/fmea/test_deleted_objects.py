@@ -24,7 +24,6 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,9 @@ from fmea_disruption_support import (
     workflow,
 )
 
+import builders
+from http_support import LocalServer, QuietHandler
+
 pytestmark = pytest.mark.cluster
 
 WORKFLOWS = "orchestrationworkflows"
@@ -55,7 +57,7 @@ STOPPED_WITHIN_S = 20.0
 DELETED_BEHIND = pick(1, 8)
 
 
-class HoldingServer:
+class HoldingServer(LocalServer):
     """Counts requests by path; holds each request to a held path until ``release()``, and
     counts the ones whose client hung up while held."""
 
@@ -67,11 +69,9 @@ class HoldingServer:
         lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.read_body()
                 with lock:
                     owner.calls[self.path] += 1
                 held = owner.held is not None and self.path.startswith(owner.held)
@@ -85,12 +85,7 @@ class HoldingServer:
 
             do_GET = do_POST = _answer
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler, daemon_threads=True)
 
     def _wait(self, connection: socket.socket) -> bool:
         """True once released; False when the client closed the connection first."""
@@ -107,12 +102,11 @@ class HoldingServer:
         self._released.set()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def close(self) -> None:
         self.release()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.fixture
@@ -244,18 +238,14 @@ def test_deletions_the_watch_never_reports_stop_the_runner_and_the_probes(
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     gone = [f"gone-{i}" for i in range(DELETED_BEHIND)]
     for name in [*gone, "kept"]:
-        service = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {
-                "healthCheck": {
-                    "http": {"url": holder.url(f"/health/{name}")},
-                    "periodSeconds": 1,
-                    "timeoutSeconds": 1,
-                }
+        service = builders.service(
+            name,
+            healthCheck={
+                "http": {"url": holder.url(f"/health/{name}")},
+                "periodSeconds": 1,
+                "timeoutSeconds": 1,
             },
-        }
+        )
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, SERVICES, service)
     held = [f"held-{i}" for i in range(DELETED_BEHIND)]
     for name in held:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +54,11 @@ PLURAL = "orchestrationworkflows"
 
 
 @pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    # Each request is answered 0.5 s after it counted: kills land between effect and result.
-    counting.answers = SlowAnswers(ANSWER_AFTER_S)
-    yield counting
-    counting.close()
+def server(server: CountingServer) -> CountingServer:
+    """tests/conftest.py's server, each request answered 0.5 s after it counted: kills land
+    between effect and result."""
+    server.answers = SlowAnswers(ANSWER_AFTER_S)
+    return server
 
 
 def body(name: str, server: CountingServer, warm_seconds: int) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,10 @@ from fmea_disruption_support import (
     wait_for,
 )
 
-from envtest.workloads import deployment, set_ready
+import builders
+from builders import deployment
+from envtest.workloads import set_ready
+from http_support import LocalServer, QuietHandler
 
 pytestmark = pytest.mark.cluster
 
@@ -55,33 +57,24 @@ INCONCLUSIVE_PER_SERVICE = THRESHOLD + 3
 CLEAR_SECONDS = 5.0
 
 
-class Fleet:
+class Fleet(LocalServer):
     """One HTTP server on 127.0.0.1 that answers every service's check with ``status``."""
 
     def __init__(self) -> None:
         self.status = 200
         fleet = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.send_response(fleet.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def url(self, name: str) -> str:
         return f"http://{name}.{DOMAIN}:{self.port}/healthz"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Resolution:
@@ -200,31 +193,24 @@ class Cluster:
                 set_ready(self.kube_api, self.namespace, workload, replicas, replicas)
             self.core.create_namespaced_service(
                 self.namespace,
-                {
-                    "metadata": {"name": name},
-                    "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+                builders.kube_service(name, {"app": name}),
+            )
+            body = builders.service(
+                name,
+                priority="CRITICAL",
+                workloadRef={"kind": "Deployment", "name": name},
+                healthCheck={
+                    "http": {"url": fleet.url(name)},
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 1,
+                    "failureThreshold": THRESHOLD,
+                },
+                scaling={"minReplicas": 1, "maxReplicas": 5},
+                failover={
+                    "standbyRef": {"kind": "Deployment", "name": f"{name}-standby"},
+                    "serviceRef": {"name": name},
                 },
             )
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name},
-                "spec": {
-                    "priority": "CRITICAL",
-                    "workloadRef": {"kind": "Deployment", "name": name},
-                    "healthCheck": {
-                        "http": {"url": fleet.url(name)},
-                        "periodSeconds": 1,
-                        "timeoutSeconds": 1,
-                        "failureThreshold": THRESHOLD,
-                    },
-                    "scaling": {"minReplicas": 1, "maxReplicas": 5},
-                    "failover": {
-                        "standbyRef": {"kind": "Deployment", "name": f"{name}-standby"},
-                        "serviceRef": {"name": name},
-                    },
-                },
-            }
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, body
             )

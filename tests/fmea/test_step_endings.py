@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,9 @@ import pytest
 from answering_proxy import AnsweringProxy, Fault
 from fmea_inputs_support import GROUP, VERSION, OperatorProcess, wait_for, workflow
 from workflow_support import create, finish_job, gate, steps, wait_phase
+
+import builders
+from http_support import LocalServer, QuietHandler
 
 pytestmark = pytest.mark.cluster
 
@@ -374,7 +376,7 @@ def test_scale_patch_and_restart_steps_get_through_429_and_503(
 # --- http: the same key on a request sent again --------------------------------------------
 
 
-class SequencedServer:
+class SequencedServer(LocalServer):
     """Answers each request to a path with the next status set for it (then 200), and
     records the Idempotency-Key of each."""
 
@@ -384,11 +386,9 @@ class SequencedServer:
         lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.read_body()
                 with lock:
                     owner.keys.setdefault(self.path, []).append(self.headers.get("Idempotency-Key"))
                     queue = owner.answers.get(self.path) or []
@@ -399,18 +399,10 @@ class SequencedServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 def test_an_http_request_sent_again_carries_the_attempts_key(
@@ -447,18 +439,7 @@ def deployment(kube_api: Any, namespace: str, name: str, labels: dict[str, str],
     from kubernetes import client
 
     client.AppsV1Api(kube_api).create_namespaced_deployment(
-        namespace,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": n,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-                },
-            },
-        },
+        namespace, builders.deployment(name, n, selector=labels, image="nginx")
     )
 
 
@@ -482,10 +463,7 @@ async def test_a_traffic_switch_gets_through_429_and_503(
     deployment(kube_api, ns, "pay-standby", {"app": "pay", "role": "standby"}, 0)
     client.CoreV1Api(kube_api).create_namespaced_service(
         ns,
-        {
-            "metadata": {"name": "pay"},
-            "spec": {"selector": {"app": "pay"}, "ports": [{"port": 80}]},
-        },
+        builders.kube_service("pay", {"app": "pay"}),
     )
     spec = ServiceSpec.model_validate(
         {

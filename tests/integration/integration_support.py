@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from envtest.crds import apply_crds
 from envtest.operator_process import OperatorProcess, free_port
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS_DIR = ROOT / "crds"
@@ -26,19 +26,6 @@ __all__ = [
     "free_port",
     "wait_for",
 ]
-
-
-def wait_for(
-    predicate: Any, timeout: float = 20, interval: float = 0.1, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
 
 
 def engine(custom: Any) -> dict[str, Any]:

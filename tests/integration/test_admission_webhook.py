@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
-from test_services import service
+from webhook_support import create, make_certificates
 
+import builders
+from builders import service
 from envtest.operator_process import free_port
 
 pytestmark = pytest.mark.cluster
@@ -29,60 +30,6 @@ SERVICES, WORKFLOWS, ENGINES = (
     "orchestrationworkflows",
     "orchestrationengines",
 )
-
-
-def make_certificates(directory: Path) -> bytes:
-    """A CA and a serving certificate for 127.0.0.1 signed by it; the CA's PEM."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=webhook-test-ca",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "tls.key",
-        "-out",
-        "tls.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    )
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "tls.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "tls.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-    )
-    return (directory / "ca.crt").read_bytes()
 
 
 def webhook(name: str, port: int, ca: bytes, plural: str, namespace: str | None) -> dict[str, Any]:
@@ -150,17 +97,6 @@ def reviewed(
         process.stop()
 
 
-def create(
-    custom: Any, namespace: str, plural: str, body: dict[str, Any], dry_run: bool = False
-) -> list[str]:
-    """Create; the API server's Warning headers (the webhook's warnings among them)."""
-    options = {"dry_run": "All"} if dry_run else {}
-    _data, _status, headers = custom.create_namespaced_custom_object_with_http_info(
-        GROUP, VERSION, namespace, plural, body, **options
-    )
-    return [v for k, v in headers.items() if k.lower() == "warning"]
-
-
 def message(error: Any) -> str:
     return str(json.loads(error.body)["message"])
 
@@ -189,12 +125,7 @@ def test_the_api_server_asks_the_webhook(reviewed: None, custom: Any, namespace:
         {"name": "a", "action": "delay", "params": {"seconds": 1}, "dependsOn": ["b"]},
         {"name": "b", "action": "delay", "params": {"seconds": 1}, "dependsOn": ["a"]},
     ]
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationWorkflow",
-        "metadata": {"name": "loop"},
-        "spec": {"steps": steps},
-    }
+    body = builders.workflow("loop", steps)
     with pytest.raises(ApiException) as loop:
         create(custom, namespace, WORKFLOWS, body)
     assert loop.value.status == 422
@@ -205,12 +136,7 @@ def test_the_api_server_asks_the_webhook(reviewed: None, custom: Any, namespace:
             GROUP,
             VERSION,
             ENGINES,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestrationEngine",
-                "metadata": {"name": "second"},
-                "spec": {},
-            },
+            builders.engine({}, name="second"),
         )
     # The CRD's own rule catches it before the webhook does; either way, it is refused.
     assert "singleton" in message(second.value)

@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from integration_support import GROUP, VERSION, OperatorProcess
-from workflow_support import CountingServer, create, delay, status, steps, workflow
+from workflow_support import create, delay, status, steps, workflow
+
+import builders
+from http_support import CountingServer
 
 pytestmark = pytest.mark.cluster
 
@@ -37,13 +39,6 @@ def write(path: Path, *documents: dict[str, Any]) -> Path:
     return path
 
 
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
-
-
 def test_apply_wait_follows_a_workflow_to_success(
     module_operator: OperatorProcess,
     custom: Any,
@@ -51,12 +46,7 @@ def test_apply_wait_follows_a_workflow_to_success(
     control_plane: Any,
     tmp_path: Path,
 ) -> None:
-    service = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": "payments"},
-        "spec": {"serviceType": "web", "priority": "HIGH"},
-    }
+    service = builders.service("payments", serviceType="web", priority="HIGH")
     chain = workflow(
         "release",
         [
@@ -189,12 +179,7 @@ def test_invalid_files_are_refused_with_the_reason(
     # Valid YAML the API server refuses: its message, and nothing of the file applied after.
     rejected = write(
         tmp_path / "rejected.yaml",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": "odd"},
-            "spec": {"serviceType": "teleporter"},
-        },
+        builders.service("odd", serviceType="teleporter"),
         workflow("after", [delay("a", 0)]),
     )
     result = apply(rejected)

@@ -24,6 +24,7 @@ import yaml
 from integration_support import GROUP, VERSION, OperatorProcess, apply_crds, condition, wait_for
 from sqlalchemy import Boolean, Float, Integer, func, select
 
+import builders
 from envtest.controlplane import LocalControlPlane
 from orchestration_engine.store import StoreWriter, create_engine
 from orchestration_engine.store.tables import TABLES, UtcDateTime
@@ -305,54 +306,46 @@ def make_objects(cluster: Cluster) -> None:
     gone_uid = cluster.deployment("gone")
     cluster.create(
         SERVICES,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {
-                "name": "payments",
+        builders.service(
+            "payments",
+            displayName="Payments API",
+            serviceType="web",
+            priority="CRITICAL",
+            healthCheck={"tcp": {"host": "127.0.0.1", "port": closed_port()}},
+            dependsOn=["web"],
+            sla={"availabilityPercent": 99.9},
+            meta={
                 "labels": {"team": "pay", "tier": "api"},
                 "annotations": {"runbook": "https://wiki/payments", "kopf.zalando.org/x": "{}"},
             },
-            "spec": {
-                "displayName": "Payments API",
-                "serviceType": "web",
-                "priority": "CRITICAL",
-                "healthCheck": {"tcp": {"host": "127.0.0.1", "port": closed_port()}},
-                "dependsOn": ["web"],
-                "sla": {"availabilityPercent": 99.9},
-            },
-        },
+        ),
     )
     for name, uid in (("web", web_uid), ("gone", gone_uid)):
         cluster.create(
             SERVICES,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestratedService",
-                "metadata": {"name": name, "ownerReferences": owned_by("Deployment", name, uid)},
-                "spec": {"workloadRef": {"kind": "Deployment", "name": name}},
-            },
+            builders.service(
+                name,
+                workloadRef={"kind": "Deployment", "name": name},
+                meta={"ownerReferences": owned_by("Deployment", name, uid)},
+            ),
         )
     cluster.create(
         WORKFLOWS,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestrationWorkflow",
-            "metadata": {"name": "warm-up", "labels": {"schedule": "nightly"}},
-            "spec": {
-                "priority": "CRITICAL",
-                "workflowType": "monitoring",
-                "steps": [
-                    {"name": "settle", "action": "delay", "params": {"seconds": 0}},
-                    {
-                        "name": "done",
-                        "action": "delay",
-                        "params": {"seconds": 0},
-                        "dependsOn": ["settle"],
-                    },
-                ],
-            },
-        },
+        builders.workflow(
+            "warm-up",
+            [
+                {"name": "settle", "action": "delay", "params": {"seconds": 0}},
+                {
+                    "name": "done",
+                    "action": "delay",
+                    "params": {"seconds": 0},
+                    "dependsOn": ["settle"],
+                },
+            ],
+            priority="CRITICAL",
+            workflowType="monitoring",
+            meta={"labels": {"schedule": "nightly"}},
+        ),
     )
 
 
@@ -562,12 +555,7 @@ def test_backup_of_every_namespace_includes_this_one(
     cluster = Cluster(kube_api, namespace)
     cluster.create(
         SERVICES,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": "solo"},
-            "spec": {"serviceType": "other"},
-        },
+        builders.service("solo", serviceType="other"),
     )
     backup = tmp_path / "all"
     result = cli("backup", "--to", str(backup), "--no-store", kubeconfig=control_plane.kubeconfig)

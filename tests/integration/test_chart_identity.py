@@ -51,14 +51,15 @@ from integration_support import (
     engine_if_any,
     wait_for,
 )
-from test_admission_webhook import create, make_certificates
-from test_emergency_halt import Webhook
-from test_failover import Primary
-from test_services import deployment, set_ready
+from webhook_support import create, make_certificates
 from workflow_support import JOB_TEMPLATE, finish_job, gate, wait_phase, workflow
 
+import builders
+from builders import deployment
 from envtest.controlplane import LocalControlPlane
 from envtest.operator_process import free_port
+from envtest.workloads import set_ready
+from http_support import AlertWebhook, Primary
 from orchestration_engine.actions.patch import PATCHABLE_KINDS
 from orchestration_engine.api.common import API_VERSION
 from orchestration_engine.kube.lease import DEFAULT_LEASE_NAME
@@ -257,12 +258,7 @@ def lease_holder(api: Any) -> str:
 
 
 def osvc(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "OrchestratedService",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+    return builders.service(name, spec)
 
 
 def create_osvc(api: Any, name: str, spec: dict[str, Any]) -> None:
@@ -305,15 +301,6 @@ def stateful_set(name: str, replicas: int) -> dict[str, Any]:
                 "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
             },
         },
-    }
-
-
-def k8s_service(name: str, app: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": {"app": app}, "ports": [{"port": 80}]},
     }
 
 
@@ -387,7 +374,9 @@ def test_a_failed_primary_fails_over_to_a_stateful_standby(
         api.apps.create_namespaced_deployment(WORK_NAMESPACE, deployment("pay", 2))
         set_ready(cluster.admin, WORK_NAMESPACE, "pay", 2, 2)
         api.apps.create_namespaced_stateful_set(WORK_NAMESPACE, stateful_set("pay-standby", 0))
-        api.core.create_namespaced_service(WORK_NAMESPACE, k8s_service("pay", "pay"))
+        api.core.create_namespaced_service(
+            WORK_NAMESPACE, builders.kube_service("pay", {"app": "pay"})
+        )
         create_osvc(
             api,
             "pay",
@@ -469,7 +458,7 @@ def patch_targets() -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}},
             {"data": {"mode": "maintenance"}},
         ),
-        ("v1", "Service"): (k8s_service("api", "api"), annotate),
+        ("v1", "Service"): (builders.kube_service("api", {"app": "api"}), annotate),
         ("batch/v1", "CronJob"): (
             {
                 "apiVersion": "batch/v1",
@@ -526,7 +515,9 @@ def test_a_workflow_runs_every_kind_of_step_that_touches_the_cluster(
     api.apps.create_namespaced_deployment(WORK_NAMESPACE, deployment("cart", 1))
     set_ready(cluster.admin, WORK_NAMESPACE, "cart", 1, 1)
     api.apps.create_namespaced_deployment(WORK_NAMESPACE, deployment("cart-standby", 0))
-    api.core.create_namespaced_service(WORK_NAMESPACE, k8s_service("cart", "cart"))
+    api.core.create_namespaced_service(
+        WORK_NAMESPACE, builders.kube_service("cart", {"app": "cart"})
+    )
     create_osvc(
         api,
         "cart",
@@ -639,7 +630,7 @@ def test_the_halt_notification_reads_its_token_from_the_named_secret(
     api.core.create_namespaced_secret(
         SECRET_NAMESPACE, {"metadata": {"name": TOKEN_SECRET}, "stringData": {"token": "s3cret"}}
     )
-    hook = Webhook()
+    hook = AlertWebhook()
     patch = {
         "notification": {
             "webhookUrl": hook.url,

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from integration_support import EXAMPLES_DIR, GROUP, VERSION
 
+import builders
+
 PLURALS = {
     "OrchestratedService": "orchestratedservices",
     "OrchestrationWorkflow": "orchestrationworkflows",
@@ -42,21 +44,11 @@ def examples() -> list[dict[str, Any]]:
 
 
 def service(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": "svc"},
-        "spec": spec,
-    }
+    return builders.service("svc", spec)
 
 
 def workflow(steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationWorkflow",
-        "metadata": {"name": "wf"},
-        "spec": {"steps": steps, **spec},
-    }
+    return builders.workflow("wf", steps, **spec)
 
 
 def delay(name: str = "a", **fields: Any) -> dict[str, Any]:
@@ -97,11 +89,7 @@ def test_engine_with_empty_spec_gets_every_default(custom: Any) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationEngine",
-        "metadata": {"name": "default"},
-    }
+    body = builders.engine()
     spec = create(custom, "", body)["spec"]
     assert spec["maxConcurrentWorkflows"] == 10
     assert spec["capacity"] == {"cpu": "16", "memory": "64Gi"}
@@ -246,12 +234,7 @@ def test_bad_workflows_are_rejected_by_the_server(
 
 
 def test_engine_must_be_named_default(custom: Any) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationEngine",
-        "metadata": {"name": "other"},
-        "spec": {},
-    }
+    body = builders.engine({}, name="other")
     assert "must be named 'default', not 'other'" in rejection(custom, "", body)
 
 

@@ -9,26 +9,15 @@ import kopf
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
+import builders
+
 PLURAL = "orchestratedservices"
 
 
 def deployment(
     name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    selector = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": selector},
-                "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]},
-            },
-        },
-    }
+    return builders.deployment(name, 1, meta={"labels": labels, "annotations": annotations or {}})
 
 
 @pytest.fixture
@@ -51,12 +40,7 @@ def find(custom: Any, namespace: str, name: str) -> dict[str, Any] | None:
 
 def create_users_service(custom: Any, namespace: str, name: str) -> None:
     """A service a user wrote for the workload ``name``: no discovered-from label."""
-    mine = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": name},
-        "spec": {"priority": "LOW", "workloadRef": {"kind": "Deployment", "name": name}},
-    }
+    mine = builders.service(name, priority="LOW", workloadRef={"kind": "Deployment", "name": name})
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, mine)
 
 

@@ -5,18 +5,18 @@ notification webhook hears of it."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, engine, engine_if_any, wait_for
-from test_services import deployment
 from workflow_support import create, create_service, delay, wait_phase, workflow
+
+import builders
+from builders import deployment
+from http_support import AlertWebhook
 
 pytestmark = pytest.mark.cluster
 
@@ -191,33 +191,6 @@ def test_disabled_triggers_leave_only_the_manual_halt(custom: Any, engine_spec: 
     assert raised["message"] == "drill"
 
 
-class Webhook:
-    def __init__(self) -> None:
-        self.received: list[tuple[str | None, dict[str, Any]]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.received.append((self.headers.get("Authorization"), json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_the_webhook_hears_of_the_halt_with_the_token_from_a_secret(
     custom: Any, kube_api: Any, namespace: str, engine_spec: None
 ) -> None:
@@ -227,7 +200,7 @@ def test_the_webhook_hears_of_the_halt_with_the_token_from_a_secret(
         namespace,
         {"metadata": {"name": "hook-token"}, "stringData": {"token": "s3cret"}},
     )
-    hook = Webhook()
+    hook = AlertWebhook()
     try:
         patch_engine(
             custom,
@@ -287,10 +260,7 @@ def test_the_halt_fails_over_failed_services_and_scales_critical_ones_once(
         apps.create_namespaced_deployment(namespace, deployment(name, replicas))
     core.create_namespaced_service(
         namespace,
-        {
-            "metadata": {"name": "api"},
-            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]},
-        },
+        builders.kube_service("api", {"app": "api"}),
     )
     services = {
         # No kubelet: no replica is ever ready, so both services are FAILED.

@@ -4,139 +4,17 @@ kubelet by writing Deployment status."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from integration_support import GROUP, VERSION, OperatorProcess, condition, events_of, wait_for
-from test_services import deployment, set_ready
+from fleet_support import Fleet
+from integration_support import OperatorProcess, wait_for
+
+from envtest.workloads import set_ready
+from http_support import Primary
 
 pytestmark = pytest.mark.cluster
-
-PLURAL = "orchestratedservices"
-PERIOD_S = 1
-THRESHOLD = 3
-
-
-class Primary:
-    """The primary's health endpoint: stop() and start() keep its port."""
-
-    def __init__(self) -> None:
-        self.server: ThreadingHTTPServer | None = None
-        self.port = 0
-        self.start()
-
-    def start(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/healthz"
-
-
-@pytest.fixture
-def primary() -> Iterator[Primary]:
-    server = Primary()
-    yield server
-    server.stop()
-
-
-class Fleet:
-    def __init__(self, kube_api: Any, custom: Any, namespace: str) -> None:
-        from kubernetes import client
-
-        self.apps = client.AppsV1Api(kube_api)
-        self.core = client.CoreV1Api(kube_api)
-        self.kube_api = kube_api
-        self.custom = custom
-        self.namespace = namespace
-
-    def workload(self, name: str, replicas: int, ready: int) -> None:
-        self.apps.create_namespaced_deployment(self.namespace, deployment(name, replicas))
-        set_ready(self.kube_api, self.namespace, name, replicas, ready)
-
-    def k8s_service(self, name: str, app: str) -> None:
-        self.core.create_namespaced_service(
-            self.namespace,
-            {
-                "metadata": {"name": name},
-                "spec": {"selector": {"app": app}, "ports": [{"port": 80}]},
-            },
-        )
-
-    def selector(self, name: str) -> dict[str, str]:
-        return dict(self.core.read_namespaced_service(name, self.namespace).spec.selector or {})
-
-    def replicas(self, name: str) -> int:
-        return int(self.apps.read_namespaced_deployment(name, self.namespace).spec.replicas)
-
-    def osvc(self, name: str, url: str, failover: dict[str, Any]) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {
-                "workloadRef": {"kind": "Deployment", "name": name},
-                "healthCheck": {
-                    "http": {"url": url},
-                    "periodSeconds": PERIOD_S,
-                    "timeoutSeconds": 1,
-                    "failureThreshold": THRESHOLD,
-                },
-                "failover": {
-                    "standbyRef": {"kind": "Deployment", "name": f"{name}-standby"},
-                    "serviceRef": {"name": name},
-                    **failover,
-                },
-            },
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
-
-    def status(self, name: str) -> dict[str, Any]:
-        obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-        return dict(obj.get("status") or {})
-
-    def condition(self, name: str, type_: str) -> dict[str, Any]:
-        return condition({"status": self.status(name)}, type_)
-
-    def wait_health(self, name: str, health: str, timeout: float = 20) -> None:
-        wait_for(
-            lambda: self.status(name).get("health") == health,
-            timeout=timeout,
-            what=f"{name} {health}",
-        )
-
-    def events(self, name: str, reason: str) -> list[Any]:
-        return events_of(self.core, self.namespace, name, reason)
-
-    def pair(self, name: str, url: str, **failover: Any) -> None:
-        """A primary with two ready replicas, an idle standby, a Service on the primary."""
-        self.workload(name, 2, 2)
-        self.workload(f"{name}-standby", 0, 0)
-        self.k8s_service(name, name)
-        self.osvc(name, url, failover)
-        self.wait_health(name, "HEALTHY")
 
 
 @pytest.fixture

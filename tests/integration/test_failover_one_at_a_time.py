@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from test_services import deployment, set_ready
 
+import builders
+from builders import deployment
+from envtest.workloads import set_ready
 from orchestration_engine.actions.base import ActionDeps, StepContext
 from orchestration_engine.actions.failover import failback, failover
 from orchestration_engine.api.service import ServiceSpec
@@ -33,6 +35,7 @@ from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.kube.traffic_switch import selector_patch, switch_traffic
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
+from waiting import wait_for_async
 
 pytestmark = pytest.mark.cluster
 
@@ -98,7 +101,7 @@ def create_pair(kube_api: Any, namespace: str) -> None:
         set_ready(kube_api, namespace, workload, replicas, replicas)
     client.CoreV1Api(kube_api).create_namespaced_service(
         namespace,
-        {"metadata": {"name": NAME}, "spec": {"selector": {"app": NAME}, "ports": [{"port": 80}]}},
+        builders.kube_service(NAME, {"app": NAME}),
     )
 
 
@@ -130,7 +133,9 @@ async def test_automatic_failover_and_steps_switch_one_at_a_time(
     )
     key = (namespace, NAME)
     # The controller first reads where the Service sends traffic (its verify task).
-    await wait_for_async(lambda: controller.switching() == 0, stable=2)
+    await wait_for_async(
+        lambda: controller.switching() == 0, 60, "no switch running", interval=0.2, stable=2
+    )
 
     requests: list[asyncio.Task[str]] = []
 
@@ -150,10 +155,21 @@ async def test_automatic_failover_and_steps_switch_one_at_a_time(
     for _ in range(3):
         monitor.on_result(key, failing)
     requests.append(step(1))
-    await wait_for_async(lambda: len(requests) >= STEP_REQUESTS and all(r.done() for r in requests))
+    await wait_for_async(
+        lambda: len(requests) >= STEP_REQUESTS and all(r.done() for r in requests),
+        60,
+        "every step's switch request answered",
+        interval=0.05,
+    )
     await asyncio.gather(*requests)
     # The automatic failover may still answer the last failback: let it finish, then stop.
-    await wait_for_async(lambda: switch.running == 0 and controller.switching() == 0, stable=2)
+    await wait_for_async(
+        lambda: switch.running == 0 and controller.switching() == 0,
+        60,
+        "the switches to finish",
+        interval=0.2,
+        stable=2,
+    )
     await controller.close()
 
     assert switch.most == 1, f"{switch.most} switches of {NAME} ran at once"
@@ -165,18 +181,6 @@ async def test_automatic_failover_and_steps_switch_one_at_a_time(
     expected = {"app": f"{NAME}-standby" if last == "standby" else NAME}
     assert dict(selector) == expected
     assert monitor.entries[key].active_target == last
-
-
-async def wait_for_async(predicate: Any, timeout: float = 60, stable: int = 1) -> None:
-    """Until ``predicate`` holds at ``stable`` looks in a row, 0.2 s apart."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    held = 0
-    while held < stable:
-        held = held + 1 if predicate() else 0
-        if loop.time() > deadline:
-            raise TimeoutError("the switches did not all finish")
-        await asyncio.sleep(0.2 if held else 0.05)
 
 
 async def test_a_timed_out_switch_s_write_cannot_land_after_a_later_switch(

@@ -8,12 +8,12 @@ import time
 from typing import Any
 
 import pytest
+from fleet_support import PLURAL, Fleet
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
-from test_failover import PLURAL, Fleet, Primary, primary
+
+from http_support import Primary
 
 pytestmark = pytest.mark.cluster
-
-__all__ = ["primary"]
 
 
 def test_a_restart_reads_where_traffic_goes_from_the_service(

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 from integration_support import OperatorProcess, wait_for
-from workflow_support import CountingServer, create, phase, wait_phase, workflow
+from workflow_support import create, phase, wait_phase, workflow
+
+from http_support import CountingServer
 
 LEASE_NAME = "orchestration-engine-leader"
 LEASE_S, RENEW_S, RETRY_S = 4.0, 3.0, 0.5
@@ -65,13 +67,6 @@ def start(
     yield start_one
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
 
 
 def read_lease(kube_api: Any, namespace: str) -> Any:

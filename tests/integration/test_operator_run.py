@@ -8,6 +8,8 @@ from typing import Any
 
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
+import builders
+
 
 def ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
     for condition in (obj.get("status") or {}).get("conditions") or []:
@@ -17,12 +19,7 @@ def ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def delay_workflow(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationWorkflow",
-        "metadata": {"name": name},
-        "spec": {"steps": steps},
-    }
+    return builders.workflow(name, steps)
 
 
 def test_each_kind_gets_observed_generation_and_ready(
@@ -30,12 +27,7 @@ def test_each_kind_gets_observed_generation_and_ready(
 ) -> None:
     from kubernetes.client import ApiException
 
-    service = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": "payments"},
-        "spec": {"healthCheck": {"tcp": {"host": "127.0.0.1", "port": 5432}}},
-    }
+    service = builders.service("payments", healthCheck={"tcp": {"host": "127.0.0.1", "port": 5432}})
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "orchestratedservices", service
     )
@@ -48,11 +40,7 @@ def test_each_kind_gets_observed_generation_and_ready(
     except ApiException as error:
         if error.status != 404:
             raise
-    engine = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationEngine",
-        "metadata": {"name": "default"},
-    }
+    engine = builders.engine()
     custom.create_cluster_custom_object(GROUP, VERSION, "orchestrationengines", engine)
 
     readers = {

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_support import Scaled
 from integration_support import GROUP, VERSION, OperatorProcess, engine, wait_for
-from test_scaling import Scaled
 
 pytestmark = pytest.mark.cluster
 

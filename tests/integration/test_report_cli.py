@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
+from fleet_support import Services, http_check
 from integration_support import GROUP, VERSION, OperatorProcess, condition, engine, wait_for
-from test_services import Endpoint, Services, http_check, service
+
+from builders import service
+from http_support import Endpoint
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fleet_support import Scaled
 from integration_support import (
     GROUP,
     VERSION,
     OperatorProcess,
-    condition,
     engine,
-    events_of,
     wait_for,
 )
-from test_services import Endpoint, deployment, endpoint, set_ready
+
+from http_support import Endpoint
 
 pytestmark = pytest.mark.cluster
 
-__all__ = ["endpoint"]  # the health endpoint fixture, shared with test_services
 
 PLURAL = "orchestratedservices"
 ENGINES = "orchestrationengines"
@@ -47,44 +46,6 @@ def scaling_operator(
         yield process
     finally:
         process.stop()
-
-
-class Scaled:
-    def __init__(self, kube_api: Any, custom: Any, namespace: str) -> None:
-        from kubernetes import client
-
-        self.apps = client.AppsV1Api(kube_api)
-        self.core = client.CoreV1Api(kube_api)
-        self.kube_api = kube_api
-        self.custom = custom
-        self.namespace = namespace
-        self.seen: dict[str, list[int]] = {}
-
-    def create(self, name: str, replicas: int, spec: dict[str, Any]) -> None:
-        self.apps.create_namespaced_deployment(self.namespace, deployment(name, replicas))
-        set_ready(self.kube_api, self.namespace, name, replicas, replicas)
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {"workloadRef": {"kind": "Deployment", "name": name}, **spec},
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
-
-    def replicas(self, name: str) -> int:
-        """The desired count, after playing the kubelet (all of them ready); every value
-        seen is kept, so a test can show it never left the bounds."""
-        desired = int(self.apps.read_namespaced_deployment(name, self.namespace).spec.replicas)
-        set_ready(self.kube_api, self.namespace, name, desired, desired)
-        self.seen.setdefault(name, []).append(desired)
-        return desired
-
-    def condition(self, name: str, type_: str) -> dict[str, Any]:
-        obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-        return condition(obj, type_)
-
-    def events(self, name: str, reason: str) -> list[Any]:
-        return events_of(self.core, self.namespace, name, reason)
 
 
 @pytest.fixture

@@ -4,102 +4,18 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from fleet_support import Services, closed_port, http_check
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 
-from envtest.workloads import deployment, set_ready
-
-__all__ = ["deployment", "set_ready"]  # shared with other modules
+from builders import deployment, service
+from envtest.workloads import set_ready
+from http_support import Endpoint
 
 PLURAL = "orchestratedservices"
-
-
-class Endpoint:
-    """A health endpoint whose answer the test controls."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.delay = 0.0
-        self.hits = 0
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                endpoint.hits += 1
-                time.sleep(endpoint.delay)
-                self.send_response(endpoint.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/healthz"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint()
-    yield server
-    server.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def service(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestratedService",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-
-
-def http_check(url: str, **fields: Any) -> dict[str, Any]:
-    return {"http": {"url": url}, "periodSeconds": 1, "timeoutSeconds": 1, **fields}
-
-
-class Services:
-    def __init__(self, custom: Any, namespace: str) -> None:
-        self.custom = custom
-        self.namespace = namespace
-
-    def create(self, body: dict[str, Any]) -> None:
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name
-        )  # type: ignore[no-any-return]
-
-    def health(self, name: str) -> str | None:
-        return (self.get(name).get("status") or {}).get("health")
-
-    def wait_health(self, name: str, health: str, timeout: float = 20) -> dict[str, Any]:
-        wait_for(lambda: self.health(name) == health, timeout=timeout, what=f"{name} {health}")
-        return self.get(name)
-
-    def condition(self, name: str, type_: str) -> dict[str, Any]:
-        conditions = (self.get(name).get("status") or {}).get("conditions") or []
-        return next((c for c in conditions if c["type"] == type_), {})
 
 
 @pytest.fixture

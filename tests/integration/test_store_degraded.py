@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_support import Services, http_check
 from integration_support import OperatorProcess, condition, engine, wait_for
-from test_services import Endpoint, Services, http_check, service
+
+from builders import service
+from http_support import Endpoint
 
 
 @pytest.fixture

@@ -24,6 +24,9 @@ from typing import Any
 import pytest
 from integration_support import GROUP, VERSION
 
+import builders
+from namespace_support import cleaned_namespace
+
 pytestmark = pytest.mark.cluster
 
 SERVICES = "orchestratedservices"
@@ -55,12 +58,7 @@ def add_service(custom: Any, namespace: str, name: str, status: dict[str, Any]) 
         VERSION,
         namespace,
         SERVICES,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": {"serviceType": "web"},
-        },
+        builders.service(name, serviceType="web"),
     )
     if status:
         set_status(custom, namespace, SERVICES, name, status)
@@ -74,14 +72,9 @@ def add_workflow(
         VERSION,
         namespace,
         WORKFLOWS,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestrationWorkflow",
-            "metadata": {"name": name},
-            "spec": {
-                "steps": [{"name": s, "action": "delay", "params": {"seconds": 1}} for s in steps]
-            },
-        },
+        builders.workflow(
+            name, [{"name": s, "action": "delay", "params": {"seconds": 1}} for s in steps]
+        ),
     )
     set_status(custom, namespace, WORKFLOWS, name, status)
 
@@ -110,12 +103,7 @@ def halted_engine(custom: Any) -> Iterator[None]:
             GROUP,
             VERSION,
             ENGINES,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "OrchestrationEngine",
-                "metadata": {"name": "default"},
-                "spec": {},
-            },
+            builders.engine({}),
         )
     halt = {
         "type": "EmergencyHalt",
@@ -145,15 +133,7 @@ def halted_engine(custom: Any) -> Iterator[None]:
 @pytest.fixture
 def shop(kube_api: Any) -> Iterator[str]:
     """A namespace with a short name, so the frame (pasted into the README) reads well."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(kube_api)
-    name = f"shop-{secrets.token_hex(3)}"
-    labels = {"eoe.dev/test-namespace": "true"}
-    core.create_namespace({"metadata": {"name": name, "labels": labels}})
-    yield name
-    with contextlib.suppress(client.ApiException):
-        core.delete_namespace(name)
+    yield from cleaned_namespace(kube_api, f"shop-{secrets.token_hex(3)}")
 
 
 @pytest.fixture
@@ -459,16 +439,9 @@ def test_once_reads_a_workflow_nested_as_deep_as_the_api_server_allows(
         VERSION,
         namespace,
         "orchestrationworkflows",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestrationWorkflow",
-            "metadata": {"name": "deep"},
-            "spec": {
-                "steps": [
-                    {"name": "a", "action": "http", "params": {"url": "http://x", "body": deep}}
-                ]
-            },
-        },
+        builders.workflow(
+            "deep", [{"name": "a", "action": "http", "params": {"url": "http://x", "body": deep}}]
+        ),
     )
     result = watch_once(control_plane.kubeconfig, "--namespace", namespace)
     assert result.returncode == 0, result.stderr

@@ -15,6 +15,7 @@ import pytest
 from integration_support import GROUP, VERSION
 from workflow_support import create_service, finish_job
 
+import builders
 from orchestration_engine.actions.base import (
     STEP_LABEL,
     WORKFLOW_LABEL,
@@ -119,20 +120,14 @@ def deployment(
     selector = match or {"app": name}
     apps(kube_api).create_namespaced_deployment(
         namespace,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": selector},
-                "template": {
-                    "metadata": {
-                        "labels": {**selector, **(extra_pod_labels or {})},
-                        "annotations": {"team": "payments"},
-                    },
-                    "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-                },
-            },
-        },
+        builders.deployment(
+            name,
+            replicas,
+            selector=selector,
+            pod_labels=extra_pod_labels,
+            pod_annotations={"team": "payments"},
+            image="nginx",
+        ),
     )
 
 
@@ -157,7 +152,7 @@ def stateful_set(kube_api: Any, namespace: str, name: str, replicas: int) -> Non
 def service(kube_api: Any, namespace: str, name: str, selector: dict[str, str]) -> None:
     core(kube_api).create_namespaced_service(
         namespace,
-        {"metadata": {"name": name}, "spec": {"selector": selector, "ports": [{"port": 80}]}},
+        builders.kube_service(name, selector),
     )
 
 

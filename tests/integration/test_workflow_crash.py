@@ -15,7 +15,6 @@ import pytest
 from integration_support import OperatorProcess, wait_for
 from workflow_support import (
     JOB_TEMPLATE,
-    CountingServer,
     create,
     delay,
     finish_job,
@@ -24,6 +23,8 @@ from workflow_support import (
     wait_phase,
     workflow,
 )
+
+from http_support import CountingServer
 
 pytestmark = pytest.mark.cluster
 
@@ -60,13 +61,6 @@ def restartable(control_plane: Any, crds: None, tmp_path: Path) -> Iterator[Rest
     operator = Restartable(control_plane.kubeconfig, tmp_path)
     yield operator
     operator.current.stop()
-
-
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
 
 
 def test_sigkill_mid_workflow_runs_every_side_effect_once(

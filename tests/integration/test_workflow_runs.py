@@ -3,13 +3,11 @@ success criteria, deadline, suspend, Events, and Jobs cleaned up with their work
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from integration_support import GROUP, VERSION, OperatorProcess, wait_for
 from workflow_support import (
-    CountingServer,
     conditions,
     create,
     create_service,
@@ -23,14 +21,9 @@ from workflow_support import (
     workflow,
 )
 
+from http_support import CountingServer
+
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def server() -> Iterator[CountingServer]:
-    counting = CountingServer()
-    yield counting
-    counting.close()
 
 
 def test_a_chain_runs_in_order_and_succeeds(

@@ -1,29 +1,22 @@
-"""Helpers for the workflow integration tests: workflow bodies, readers, a counting HTTP
-server on 127.0.0.1, and playing the kubelet's part for Jobs."""
+"""Helpers for the workflow integration tests: step bodies, readers, and playing the
+kubelet's part for Jobs (the objects come from tests/builders.py, the counting HTTP server
+from tests/http_support.py)."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from integration_support import GROUP, VERSION, wait_for
 
+import builders
+from builders import workflow
 from orchestration_engine.actions.base import WORKFLOW_LABEL
+
+__all__ = ["workflow"]  # the builder, for the workflow tests' vocabulary in one import
 
 PLURAL = "orchestrationworkflows"
 TERMINAL = {"Succeeded", "Failed", "RolledBack", "Cancelled"}
-
-
-def workflow(name: str, steps: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "OrchestrationWorkflow",
-        "metadata": {"name": name},
-        "spec": {"steps": steps, **spec},
-    }
 
 
 def create_service(custom: Any, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -33,12 +26,7 @@ def create_service(custom: Any, namespace: str, name: str, spec: dict[str, Any])
         VERSION,
         namespace,
         "orchestratedservices",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "OrchestratedService",
-            "metadata": {"name": name},
-            "spec": spec,
-        },
+        builders.service(name, spec),
     )
 
 
@@ -86,48 +74,6 @@ def steps(status_: dict[str, Any], key: str = "steps") -> dict[str, dict[str, An
 
 def moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class CountingServer:
-    """Counts requests by path; answers each path with the status set for it (200 default)."""
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        self.order: list[str] = []
-        self.keys: list[str | None] = []
-        self.answers: dict[str, int] = {}
-        lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                with lock:
-                    owner.hits[self.path] += 1
-                    owner.order.append(self.path)
-                    owner.keys.append(self.headers.get("Idempotency-Key"))
-                code = owner.answers.get(self.path, 200)
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = do_PUT = _answer
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def start_job_workflow(custom: Any, kube_api: Any, namespace: str, name: str, step: str) -> Any:

@@ -46,6 +46,73 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+# The `run` options that set an OperatorSettings field, by parameter name (the field's own name
+# unless said). Every option defaults to None, "not given", so that resolve() can put flags
+# above the environment and the config file; the defaults live in OperatorSettings alone and
+# the help texts quote them from there.
+RUN_OPTION_FIELDS: dict[str, str] = {
+    "namespace": "namespaces",
+    "database_url": "database_url",
+    "metrics_port": "metrics_port",
+    "health_port": "health_port",
+    "quantum": "quantum",
+    "ai": "ai",
+    "max_workflows": "max_workflows",
+    "monitoring_interval_seconds": "monitoring_interval",
+    "check_retention_days": "check_retention_days",
+    "history_retention_days": "history_retention_days",
+    "store_max_size": "store_max_size",
+    "store_spill_path": "store_spill_path",
+    "status_heartbeat_seconds": "status_heartbeat_seconds",
+    "halt_settle_seconds": "halt_settle_seconds",
+    "watch_heartbeat_seconds": "watch_heartbeat_seconds",
+    "watch_stall_seconds": "watch_stall_seconds",
+    "relist_seconds": "relist_seconds",
+    "scaling_metrics_interval_seconds": "scaling_metrics_interval_seconds",
+    "webhook_port": "webhook_port",
+    "webhook_cert_dir": "webhook_cert_dir",
+    "probe_process": "probe_process",
+    "emergency_halt": "emergency_halt",
+    "leader_elect": "leader_election",
+    "lease_duration_seconds": "lease_duration_seconds",
+    "renew_deadline_seconds": "renew_deadline_seconds",
+    "retry_period_seconds": "retry_period_seconds",
+    "kube_api_qps": "kube_api_qps",
+    "kube_api_burst": "kube_api_burst",
+    "kube_request_timeout_seconds": "kube_request_timeout_seconds",
+}
+# The settings with no `run` option: the ORCHESTRATION_CONFIG file sets them (and
+# leader_election_namespace also comes from POD_NAMESPACE).
+CONFIG_FILE_ONLY = frozenset(
+    {
+        "rollup_retention_days",
+        "max_concurrent_checks",
+        "probes_degraded_clear_seconds",
+        "leader_election_namespace",
+        "leader_election_id",
+    }
+)
+
+
+def default_text(field: str) -> str:
+    """An OperatorSettings field's default as the help texts write it: 60, on, off, none."""
+    value = OperatorSettings.model_fields[field].get_default(call_default_factory=True)
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _help(field: str, text: str, note: str = "") -> str:
+    """A `run` option's help, ending in the setting's default: "text (default; note)."."""
+    return f"{text} ({'; '.join(filter(None, (default_text(field), note)))})."
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(__version__)
@@ -97,12 +164,14 @@ def run(
     ] = False,
     database_url: Annotated[
         str | None,
-        typer.Option(help="sqlite:///path (default ./orchestration.db) or postgresql://…"),
+        typer.Option(help=_help("database_url", "sqlite:///path or postgresql://…")),
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Prometheus metrics port (8080).")
+        int | None, typer.Option(help=_help("metrics_port", "Prometheus metrics port"))
     ] = None,
-    health_port: Annotated[int | None, typer.Option(help="Liveness endpoint port (8081).")] = None,
+    health_port: Annotated[
+        int | None, typer.Option(help=_help("health_port", "Liveness endpoint port"))
+    ] = None,
     quantum: Annotated[
         bool | None, typer.Option("--quantum/--no-quantum", help="QUANTUM_ENHANCED optimisation.")
     ] = None,
@@ -115,19 +184,28 @@ def run(
         typer.Option(help="Override the engine's monitoringIntervalSeconds (MONITORING_INTERVAL)."),
     ] = None,
     check_retention_days: Annotated[
-        float | None, typer.Option(help="Keep raw checks this long, then hourly roll-ups (7).")
+        float | None,
+        typer.Option(
+            help=_help("check_retention_days", "Keep raw checks this long, then hourly roll-ups")
+        ),
     ] = None,
     history_retention_days: Annotated[
         float | None,
         typer.Option(
-            help="Keep events, workflow rows and engine rounds in the store this long (90)."
+            help=_help(
+                "history_retention_days",
+                "Keep events, workflow rows and engine rounds in the store this long",
+            )
         ),
     ] = None,
     store_max_size: Annotated[
         str | None,
         typer.Option(
-            help="The store's size budget: bytes, 1536Mi, or for SQLite 80% of its volume; the"
-            " oldest rows go when it is passed (none)."
+            help=_help(
+                "store_max_size",
+                "The store's size budget: bytes, 1536Mi, or for SQLite 80% of its volume; the"
+                " oldest rows go when it is passed",
+            )
         ),
     ] = None,
     store_spill_path: Annotated[
@@ -136,45 +214,77 @@ def run(
     ] = None,
     status_heartbeat_seconds: Annotated[
         float | None,
-        typer.Option(help="How often unchanged services' counters and uptime are written (60)."),
+        typer.Option(
+            help=_help(
+                "status_heartbeat_seconds",
+                "How often unchanged services' counters and uptime are written",
+            )
+        ),
     ] = None,
     halt_settle_seconds: Annotated[
         float | None,
         typer.Option(
-            help="An automatic emergency halt clears after its cause is gone this long (60)."
+            help=_help(
+                "halt_settle_seconds",
+                "An automatic emergency halt clears after its cause is gone this long",
+            )
         ),
     ] = None,
     watch_heartbeat_seconds: Annotated[
         float | None,
-        typer.Option(help="How often the liveness canary writes the engine's heartbeat (60)."),
+        typer.Option(
+            help=_help(
+                "watch_heartbeat_seconds",
+                "How often the liveness canary writes the engine's heartbeat",
+            )
+        ),
     ] = None,
     watch_stall_seconds: Annotated[
         float | None,
         typer.Option(
-            help="Liveness fails when a heartbeat is not back through the watch this long (180).",
+            help=_help(
+                "watch_stall_seconds",
+                "Liveness fails when a heartbeat is not back through the watch this long",
+            ),
         ),
     ] = None,
     relist_seconds: Annotated[
         float | None,
-        typer.Option(help="How often each kind is LISTed to find deletions a watch missed (60)."),
+        typer.Option(
+            help=_help(
+                "relist_seconds", "How often each kind is LISTed to find deletions a watch missed"
+            )
+        ),
     ] = None,
     scaling_metrics_interval_seconds: Annotated[
         float | None,
-        typer.Option(help="How often scaling.prometheus queries run (15)."),
+        typer.Option(
+            help=_help(
+                "scaling_metrics_interval_seconds", "How often scaling.prometheus queries run"
+            )
+        ),
     ] = None,
     webhook_port: Annotated[
         int | None,
-        typer.Option(help="Serve the validating admission webhook on this port (0: off)."),
+        typer.Option(
+            help=_help(
+                "webhook_port", "Serve the validating admission webhook on this port; 0: off"
+            )
+        ),
     ] = None,
     webhook_cert_dir: Annotated[
         str | None,
-        typer.Option(help="The webhook's tls.crt and tls.key (re-read when they change)."),
+        typer.Option(
+            help=_help(
+                "webhook_cert_dir", "The webhook's tls.crt and tls.key", "re-read when they change"
+            )
+        ),
     ] = None,
     probe_process: Annotated[
         bool | None,
         typer.Option(
             "--probe-process/--no-probe-process",
-            help="Run HTTP and TCP checks in a child process of their own (on).",
+            help=_help("probe_process", "Run HTTP and TCP checks in a child process of their own"),
         ),
     ] = None,
     emergency_halt: Annotated[
@@ -188,32 +298,53 @@ def run(
         bool | None,
         typer.Option(
             "--leader-elect/--no-leader-elect",
-            help="Act only while holding a Lease, so replicas can stand by (off).",
+            help=_help(
+                "leader_election", "Act only while holding a Lease, so replicas can stand by"
+            ),
         ),
     ] = None,
     lease_duration_seconds: Annotated[
-        float | None, typer.Option(help="How long a standby waits before taking the lease (15).")
+        float | None,
+        typer.Option(
+            help=_help("lease_duration_seconds", "How long a standby waits before taking the lease")
+        ),
     ] = None,
     renew_deadline_seconds: Annotated[
-        float | None, typer.Option(help="The leader stops if it cannot renew this long (10).")
+        float | None,
+        typer.Option(
+            help=_help("renew_deadline_seconds", "The leader stops if it cannot renew this long")
+        ),
     ] = None,
     retry_period_seconds: Annotated[
-        float | None, typer.Option(help="How often the lease is renewed or looked at (2).")
+        float | None,
+        typer.Option(
+            help=_help("retry_period_seconds", "How often the lease is renewed or looked at")
+        ),
     ] = None,
     # --- the operator's own API client (kube/transport.py) ---
     kube_api_qps: Annotated[
         float | None,
         typer.Option(
-            help="Client-side limit of API requests per second, as client-go (50; 0: off)."
+            help=_help(
+                "kube_api_qps",
+                "Client-side limit of API requests per second, as client-go",
+                "0: off",
+            )
         ),
     ] = None,
     kube_api_burst: Annotated[
-        int | None, typer.Option(help="API requests allowed at once above the QPS limit (100).")
+        int | None,
+        typer.Option(
+            help=_help("kube_api_burst", "API requests allowed at once above the QPS limit")
+        ),
     ] = None,
     kube_request_timeout_seconds: Annotated[
         float | None,
         typer.Option(
-            help="The most one API request may take; a silent connection fails in 10 (30)."
+            help=_help(
+                "kube_request_timeout_seconds",
+                "The most one API request may take; a silent connection fails in 10",
+            )
         ),
     ] = None,
     # --- the log (plumbing/logs.py) ---
@@ -233,43 +364,12 @@ def run(
     ] = None,
 ) -> None:
     """Run the operator."""
+    given = dict(locals())  # the parameters, by name
     if namespace and all_namespaces:
         err.print("--namespace and --all-namespaces exclude each other")
         raise typer.Exit(2)
     try:
-        settings = resolve(
-            {
-                "namespaces": namespace or [],
-                "database_url": database_url,
-                "metrics_port": metrics_port,
-                "health_port": health_port,
-                "quantum": quantum,
-                "ai": ai,
-                "max_workflows": max_workflows,
-                "status_heartbeat_seconds": status_heartbeat_seconds,
-                "monitoring_interval": monitoring_interval_seconds,
-                "check_retention_days": check_retention_days,
-                "history_retention_days": history_retention_days,
-                "store_max_size": store_max_size,
-                "store_spill_path": store_spill_path,
-                "leader_election": leader_elect,
-                "lease_duration_seconds": lease_duration_seconds,
-                "renew_deadline_seconds": renew_deadline_seconds,
-                "retry_period_seconds": retry_period_seconds,
-                "halt_settle_seconds": halt_settle_seconds,
-                "scaling_metrics_interval_seconds": scaling_metrics_interval_seconds,
-                "watch_heartbeat_seconds": watch_heartbeat_seconds,
-                "watch_stall_seconds": watch_stall_seconds,
-                "relist_seconds": relist_seconds,
-                "emergency_halt": emergency_halt,
-                "probe_process": probe_process,
-                "webhook_port": webhook_port,
-                "webhook_cert_dir": webhook_cert_dir,
-                "kube_api_qps": kube_api_qps,
-                "kube_api_burst": kube_api_burst,
-                "kube_request_timeout_seconds": kube_request_timeout_seconds,
-            }
-        )
+        settings = resolve({RUN_OPTION_FIELDS[name]: given[name] for name in RUN_OPTION_FIELDS})
     except SettingsError as error:
         err.print(f"[red]invalid settings:[/red] {error}")
         raise typer.Exit(2) from None

@@ -4,10 +4,8 @@ roll-ups go; the background task keeps going through an unreachable database."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +24,7 @@ from orchestration_engine.store.retention import (
 )
 from orchestration_engine.store.rows import new_row_id
 from orchestration_engine.store.tables import health_check_rollups, health_checks, scaling_samples
+from waiting import wait_for_async
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -302,14 +301,6 @@ async def test_arguments_are_checked(engine: AsyncEngine) -> None:
         await roll_up_and_prune(engine, NOW, WEEK, QUARTER, chunk_rows=0)
 
 
-async def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_task_runs_every_interval_and_survives_an_unreachable_database(
     backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -329,16 +320,16 @@ async def test_task_runs_every_interval_and_survives_an_unreachable_database(
     caplog.set_level(logging.WARNING, logger="orchestration_engine.store.retention")
     await task.start()
     try:
-        await wait_for(lambda: task.runs >= 2, 30, "two failed runs")
+        await wait_for_async(lambda: task.runs >= 2, 30, "two failed runs")
         assert task.running
         assert task.last_result is None
         assert task.last_error
         assert "retention" in caplog.text
 
         backend.up()
-        await wait_for(lambda: task.last_result is not None, 30, "a run after recovery")
+        await wait_for_async(lambda: task.last_result is not None, 30, "a run after recovery")
         assert task.last_error is None
-        await wait_for(lambda: task.runs >= 6, 30, "more runs")
+        await wait_for_async(lambda: task.runs >= 6, 30, "more runs")
     finally:
         await task.stop()
     assert not task.running

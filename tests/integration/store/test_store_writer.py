@@ -10,7 +10,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from store_servers import Backend, PostgresServer
 
 from orchestration_engine.store import RowError, StoreWriter, create_engine, default_spill_path
 from orchestration_engine.store import tables as store_tables
+from waiting import wait_for_async
 
 FAST_RETRY: dict[str, Any] = {"retry_initial": 0.05, "retry_max": 0.5}
 
@@ -67,14 +67,6 @@ def event(i: int) -> dict[str, Any]:
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def counts(url: str, table: str) -> tuple[int, int]:
@@ -177,7 +169,7 @@ async def test_postgres_down_for_a_minute_loses_nothing(
         await asyncio.to_thread(postgres.stop)
         stopped = time.monotonic()
         at_stop = produced  # from here on nothing can be committed
-        await wait_until(lambda: writer.degraded, 10, "the writer to report degraded")
+        await wait_for_async(lambda: writer.degraded, 10, "the writer to report degraded")
         await asyncio.sleep(OUTAGE_SECONDS - (time.monotonic() - stopped))
         assert writer.degraded
         during_outage = produced - at_stop
@@ -185,9 +177,9 @@ async def test_postgres_down_for_a_minute_loses_nothing(
 
         await asyncio.to_thread(postgres.start)
         started = time.monotonic()
-        await wait_until(lambda: not writer.degraded, 30, "the writer to recover")
+        await wait_for_async(lambda: not writer.degraded, 30, "the writer to recover")
         recovered = time.monotonic()
-        await wait_until(lambda: writer.buffered_rows < 100, 60, "the backlog to drain")
+        await wait_for_async(lambda: writer.buffered_rows < 100, 60, "the backlog to drain")
         drained = time.monotonic()
         await asyncio.sleep(1)
         producing = False
@@ -229,8 +221,8 @@ async def test_overflow_spills_to_a_file_that_is_replayed_in_order(
         for i in range(5000):
             writer.submit("health_checks", check(i))
         assert writer.buffered_rows == 5000
-        await wait_until(lambda: writer.degraded, 10, "degraded")
-        await wait_until(lambda: spill_lines(spill) == 4000, 10, "4000 rows in the spill file")
+        await wait_for_async(lambda: writer.degraded, 10, "degraded")
+        await wait_for_async(lambda: spill_lines(spill) == 4000, 10, "4000 rows in the spill file")
         assert sample("eoe_store_buffered_rows") == 5000
 
         await asyncio.to_thread(backend.up)
@@ -250,7 +242,7 @@ async def test_a_spill_file_left_by_a_previous_process_is_replayed(
     async with StoreWriter(backend.url, spill_path=spill, **FAST_RETRY) as first:
         for i in range(3000):
             first.submit("health_checks", check(i))
-        await wait_until(lambda: first.degraded, 10, "degraded")
+        await wait_for_async(lambda: first.degraded, 10, "degraded")
     assert spill_lines(spill) == 3000  # stop() kept what it could not write
     assert first.buffered_rows == 3000
     first.submit("health_checks", check(3000))  # after stop: straight into the file
@@ -313,7 +305,7 @@ async def test_a_corrupt_sqlite_file_is_reported_and_nothing_raises(
         async with writer:
             for i in range(100):
                 writer.submit("health_checks", check(i))
-            await wait_until(lambda: writer.degraded, 10, "degraded")
+            await wait_for_async(lambda: writer.degraded, 10, "degraded")
             await asyncio.sleep(0.5)  # many retries
             writer.submit("health_checks", check(100))
             with pytest.raises(TimeoutError, match="file is not a database"):
@@ -334,7 +326,7 @@ async def test_an_unusable_sqlite_location_is_reported_and_nothing_raises(tmp_pa
     writer = StoreWriter(url, spill_path=tmp_path / "spill.jsonl", **FAST_RETRY)
     async with writer:
         writer.submit("events", event(1))
-        await wait_until(lambda: writer.degraded, 10, "degraded")
+        await wait_for_async(lambda: writer.degraded, 10, "degraded")
         assert writer.reason == (
             f"cannot open SQLite database {blocker / 'store.db'}: {blocker} is not a directory"
         )
@@ -387,7 +379,7 @@ async def test_logs_and_messages_never_show_the_password(
     with caplog.at_level(logging.DEBUG, logger="orchestration_engine.store"):
         async with writer:
             writer.submit("events", event(1))
-            await wait_until(lambda: writer.degraded, 10, "degraded")
+            await wait_for_async(lambda: writer.degraded, 10, "degraded")
     assert messages == ["database unreachable: connection refused"]
     assert "eoe:***@127.0.0.1" in caplog.text
     assert "s3cret" not in caplog.text

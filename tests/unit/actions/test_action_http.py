@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from http_support import serving
 from orchestration_engine.actions.base import ActionDeps, StepContext, StepFailed
 from orchestration_engine.actions.http import EXCERPT_CHARS, http
 from orchestration_engine.api.workflow import HttpParams
@@ -66,13 +67,8 @@ async def server() -> AsyncIterator[Server]:
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/huge", huge)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield state
-    await runner.cleanup()
+    async with serving(app) as state.base:
+        yield state
 
 
 @pytest.fixture

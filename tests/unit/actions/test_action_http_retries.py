@@ -15,6 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from http_support import serving
 from orchestration_engine.actions.base import ActionDeps, StepContext, StepFailed
 from orchestration_engine.actions.http import TRIES, http
 from orchestration_engine.actions.registry import run_action
@@ -68,13 +69,8 @@ async def server() -> AsyncIterator[Server]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
     # In-flight slow answers are not waited for at the end.
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield state
-    await runner.cleanup()
+    async with serving(app, shutdown_timeout=0.1) as state.base:
+        yield state
 
 
 def deps_with(client: httpx.AsyncClient) -> ActionDeps:

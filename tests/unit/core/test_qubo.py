@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # Same directory, no package: pytest (prepend import mode) puts it on sys.path.
-from test_optimizer import CLASSICAL, problems, svc
+from optimizer_support import CLASSICAL, problems, svc
 
 from orchestration_engine.api.common import Priority
 from orchestration_engine.api.engine import OptimizationStrategy

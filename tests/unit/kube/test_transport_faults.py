@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -21,6 +21,7 @@ from orchestration_engine.kube.errors import TransportError, Unavailable, transl
 from orchestration_engine.kube.events import EventRecorder, ObjectRef
 from orchestration_engine.kube.status import StatusWriter
 from orchestration_engine.kube.transport import Transport, TransportSettings
+from waiting import wait_for_async
 
 PLURAL = "orchestratedservices"
 STATUS_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/ns/orchestratedservices/{{}}/status"
@@ -30,13 +31,6 @@ FAST = TransportSettings(
     read_idle_s=0.5,
     retry=RetryPolicy(base_s=0.01, cap_s=0.05, retry_after_cap_s=2.0),
 )
-
-
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -64,12 +58,12 @@ async def test_event_poster_survives_a_disconnect(server: ScriptedServer) -> Non
         server.script = ["drop", "reset", "ok", "done-drop", "ok"]
         events.record(REF, "Normal", "First", "lost as it went out, then posted")
         events.record(REF, "Normal", "Second", "done, its answer lost: the retry meets 409")
-        await wait_until(lambda: events.posted == 2)
+        await wait_for_async(lambda: events.posted == 2)
         assert server.served[("POST", EVENTS_PATH)] == 2
         assert len(set(server.created)) == len(server.created) == 2
         assert [f for _, _, f in server.requests] == ["drop", "reset", "ok", "done-drop", "ok"]
         events.record(REF, "Normal", "Third", "the poster still runs")
-        await wait_until(lambda: events.posted == 3)
+        await wait_for_async(lambda: events.posted == 3)
         assert events.dropped == 0
     finally:
         await events.stop()
@@ -84,7 +78,7 @@ async def test_event_poster_drops_after_its_retries(server: ScriptedServer) -> N
         server.script = ["503"] * 3
         events.record(REF, "Normal", "Lost", "three 503s: dropped, counted")
         events.record(REF, "Normal", "Next", "posted")
-        await wait_until(lambda: events.posted + events.dropped == 2)
+        await wait_for_async(lambda: events.posted + events.dropped == 2)
         assert (events.posted, events.dropped) == (1, 1)
     finally:
         await events.stop()
@@ -101,7 +95,7 @@ async def test_event_poster_waits_out_retry_after(server: ScriptedServer) -> Non
         server.script = ["429"]
         started = time.monotonic()
         events.record(REF, "Normal", "Throttled", "posted after Retry-After")
-        await wait_until(lambda: events.posted == 1)
+        await wait_for_async(lambda: events.posted == 1)
         assert time.monotonic() - started >= 0.3
         assert [fault for _, _, fault in server.requests] == ["429", "ok"]
     finally:
@@ -124,16 +118,16 @@ async def test_status_writers_survive_faults_and_write_the_latest(
         server.script = [fault] * 8
         for name in names:
             writer.submit(PLURAL, "ns", name, {"health": "UNKNOWN"})
-        await wait_until(lambda: len(server.requests) >= 8)
+        await wait_for_async(lambda: len(server.requests) >= 8)
         for name in names:  # newer statuses while the first ones are failing
             writer.submit(PLURAL, "ns", name, {"health": "HEALTHY"})
-        await wait_until(
+        await wait_for_async(
             lambda: all(server.served[("PATCH", STATUS_PATH.format(n))] >= 1 for n in names)
         )
         await asyncio.wait_for(writer.wait_idle(), 10)
         # The writers still run: a later status is written too.
         writer.submit(PLURAL, "ns", names[0], {"health": "FAILED"})
-        await wait_until(lambda: server.served[("PATCH", STATUS_PATH.format(names[0]))] >= 2)
+        await wait_for_async(lambda: server.served[("PATCH", STATUS_PATH.format(names[0]))] >= 2)
     finally:
         await writer.stop()
         await api.close()

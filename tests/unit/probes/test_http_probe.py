@@ -11,6 +11,7 @@ from datetime import UTC
 import pytest
 from aiohttp import web
 
+from http_support import serving
 from orchestration_engine.probes import HttpProber
 
 
@@ -65,14 +66,9 @@ async def server() -> AsyncIterator[Server]:
     app.router.add_get("/slow", slow)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/huge", huge)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield Server(f"http://127.0.0.1:{port}", peers, release)
-    release.set()
-    await runner.cleanup()
+    async with serving(app) as base:
+        yield Server(base, peers, release)
+        release.set()
 
 
 @pytest.fixture

@@ -6,36 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import pytest
-
+from http_support import CountingServer
 from orchestration_engine.core.prober_health import FailureKind
 from orchestration_engine.probes.remote import RemoteProbeScheduler
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.routing import RoutingScheduler
 from orchestration_engine.probes.target import ProbeTarget
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/ok" else 503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{http.server_address[1]}"
-    http.shutdown()
-    http.server_close()
 
 
 class Results:
@@ -55,11 +32,12 @@ def http_target(url: str) -> ProbeTarget:
     return ProbeTarget("http", 1.0, url=url, expected_status=(200,))
 
 
-async def test_checks_run_in_the_worker_and_results_come_back(server: str) -> None:
+async def test_checks_run_in_the_worker_and_results_come_back(server: CountingServer) -> None:
+    server.answers["/sick"] = 503
     results = Results()
     async with RemoteProbeScheduler(results) as remote:
-        remote.upsert(("ns", "up"), http_target(f"{server}/ok"), 0.2)
-        remote.upsert(("ns", "down"), http_target(f"{server}/sick"), 0.2)
+        remote.upsert(("ns", "up"), http_target(server.url("/ok")), 0.2)
+        remote.upsert(("ns", "down"), http_target(server.url("/sick")), 0.2)
         await results.until(("ns", "up"), 2)
         await results.until(("ns", "down"), 2)
         assert remote.pid != os.getpid()
@@ -73,10 +51,10 @@ async def test_checks_run_in_the_worker_and_results_come_back(server: str) -> No
     assert down.kind is FailureKind.HTTP_STATUS
 
 
-async def test_removal_stops_a_target_s_checks(server: str) -> None:
+async def test_removal_stops_a_target_s_checks(server: CountingServer) -> None:
     results = Results()
     async with RemoteProbeScheduler(results) as remote:
-        remote.upsert(("ns", "a"), http_target(f"{server}/ok"), 0.1)
+        remote.upsert(("ns", "a"), http_target(server.url("/ok")), 0.1)
         await results.until(("ns", "a"), 1)
         remote.remove(("ns", "a"))
         await asyncio.sleep(0.2)
@@ -86,10 +64,10 @@ async def test_removal_stops_a_target_s_checks(server: str) -> None:
         assert len(remote) == 0
 
 
-async def test_a_dead_worker_is_restarted_with_every_target(server: str) -> None:
+async def test_a_dead_worker_is_restarted_with_every_target(server: CountingServer) -> None:
     results = Results()
     async with RemoteProbeScheduler(results) as remote:
-        remote.upsert(("ns", "a"), http_target(f"{server}/ok"), 0.1)
+        remote.upsert(("ns", "a"), http_target(server.url("/ok")), 0.1)
         await results.until(("ns", "a"), 1)
         first = remote.pid
         assert first is not None

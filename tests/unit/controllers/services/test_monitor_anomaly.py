@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor_support import Clock, Events, condition
+
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
-from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
-
-START = datetime(2026, 11, 24, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def now(self) -> datetime:
-        return START + timedelta(seconds=self.seconds)
 
 
 class Scheduler:
@@ -41,18 +31,6 @@ class Statuses:
 
     def forget(self, plural: str, namespace: str, name: str) -> None:
         pass
-
-
-class Events:
-    def __init__(self) -> None:
-        self.reasons: list[str] = []
-
-    def record(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        self.reasons.append(reason)
-
-
-def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
 def test_a_slowdown_raises_and_recovery_clears_the_anomaly() -> None:

@@ -4,8 +4,9 @@ cluster). The real thing, with the operator's own resolution broken: tests/fmea.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from monitor_support import Clock
 
 from orchestration_engine.api.service import Health
 from orchestration_engine.controllers.engine.keeper import EngineKeeper
@@ -17,16 +18,7 @@ from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.target import ProbeTarget
 
-START = datetime(2026, 11, 24, tzinfo=UTC)
 SERVICES = [f"svc-{i}" for i in range(6)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def now(self) -> datetime:
-        return START + timedelta(seconds=self.seconds)
 
 
 class Quiet:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_monitor_anomaly import Clock, Events, condition
+from monitor_support import Clock, Events, condition
 
 from orchestration_engine.controllers.services import service_monitor
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor

@@ -3,38 +3,11 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
-from test_workflow_controller import T0, Harness, body, delay, succeed
+from workflow_controller_support import T0, Harness, body, delay, finished, succeed
 
 from orchestration_engine.api.workflow import WorkflowPhase
 from orchestration_engine.controllers.workflows.record import WorkflowRecord
-
-STAMP = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def finished(name: str, phase: str = "Succeeded", **spec: Any) -> dict[str, Any]:
-    workflow = body(name, [delay("a"), delay("b", dependsOn=["a"])], **spec)
-    workflow["status"] = {
-        "phase": phase,
-        "progress": 100.0,
-        "startedAt": STAMP,
-        "finishedAt": STAMP,
-        "message": "all steps succeeded",
-        "steps": [
-            {"name": n, "phase": "Succeeded", "attempts": 1, "message": "done"} for n in "ab"
-        ],
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": phase,
-                "message": "finished",
-                "lastTransitionTime": STAMP,
-            }
-        ],
-    }
-    return workflow
 
 
 def assert_compact(record: WorkflowRecord, phase: WorkflowPhase) -> None:

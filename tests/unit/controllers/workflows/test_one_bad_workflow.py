@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from test_workflow_controller import Harness, body, delay, succeed
+from workflow_controller_support import Harness, body, delay, succeed
 
 from orchestration_engine.api.service import Health
 from orchestration_engine.controllers.workflows import record as record_module

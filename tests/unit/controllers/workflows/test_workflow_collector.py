@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from test_finished_workflows import finished
-from test_workflow_controller import T0, Harness, body, delay, succeed
+from workflow_controller_support import T0, Harness, body, delay, finished, succeed
 
 from orchestration_engine.controllers.workflows.collector import (
     PERIOD_SECONDS,

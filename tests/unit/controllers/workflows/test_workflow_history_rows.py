@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from test_workflow_controller import T0, body, delay
+from workflow_controller_support import T0, body, delay
 
 from orchestration_engine.api.workflow import StepPhase, StepStatus, WorkflowPhase
 from orchestration_engine.controllers.workflows.record import WorkflowRecord
