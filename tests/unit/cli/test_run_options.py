@@ -12,10 +12,10 @@ import pytest
 import typer.main
 
 from orchestration_engine.app.settings import OperatorSettings, resolve
-from orchestration_engine.cli.main import (
+from orchestration_engine.cli.main import app
+from orchestration_engine.cli.run import (
     CONFIG_FILE_ONLY,
     RUN_OPTION_FIELDS,
-    app,
     default_text,
     run,
 )
