@@ -54,30 +54,20 @@ class Kind:
     deliver: Deliver  # the kind's own event handler
 
 
-class Relister(Lifecycle):
-    def __init__(
-        self,
-        kinds: Iterable[Kind],
-        lister: Lister,
-        *,
-        interval_s: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.kinds = {kind.plural: kind for kind in kinds}
-        self._list = lister
-        self._interval = interval_s
-        self._monotonic = monotonic
-        self._seen: dict[str, dict[ObjectKey, Seen]] = {plural: {} for plural in self.kinds}
-        self._listing_at: dict[str, float] = {}  # plural -> when kopf last reported a listing
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.delivered = 0
+class Sightings:
+    """What the watches reported of each relisted kind: the handlers tap their events here."""
 
-    # --- what the watches reported ----------------------------------------------------------
+    def __init__(
+        self, plurals: Iterable[str], *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
+        self.objects: dict[str, dict[ObjectKey, Seen]] = {plural: {} for plural in plurals}
+        self.listing_at: dict[str, float] = {}  # plural -> when kopf last reported a listing
+        self.wakeup = asyncio.Event()
 
     def observe(self, plural: str, event: Mapping[str, Any]) -> None:
         """Every watch event of a kind listed here (and those delivered by this module)."""
-        seen = self._seen.get(plural)
+        seen = self.objects.get(plural)
         if seen is None:
             return
         meta = (event.get("object") or {}).get("metadata") or {}
@@ -90,11 +80,33 @@ class Relister(Lifecycle):
             return
         seen[key] = Seen(uid, version_number(meta.get("resourceVersion")))
         if event.get("type") is None and not event.get(SYNTHETIC):
-            self._listing_at[plural] = self._monotonic()
-            self._wakeup.set()
+            self.listing_at[plural] = self._monotonic()
+            self.wakeup.set()
 
     def seen(self, plural: str) -> int:
-        return len(self._seen.get(plural, {}))
+        return len(self.objects.get(plural, {}))
+
+
+class Relister(Lifecycle):
+    def __init__(
+        self,
+        sightings: Sightings,
+        kinds: Iterable[Kind],
+        lister: Lister,
+        *,
+        interval_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sightings = sightings
+        self.kinds = {kind.plural: kind for kind in kinds}
+        self._list = lister
+        self._interval = interval_s
+        self._monotonic = monotonic
+        self._seen = sightings.objects
+        self._listing_at = sightings.listing_at
+        self._wakeup = sightings.wakeup
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
 
     # --- the LIST ---------------------------------------------------------------------------
 
