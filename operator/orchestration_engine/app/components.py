@@ -160,10 +160,10 @@ def build(
     keeper = EngineKeeper(
         statuses=statuses,
         monitor=monitor,
+        interval_override=settings.monitoring_interval,
         workflows=workflows,
         rows=store,
         orchestration_id=orchestration_id,
-        interval_override=settings.monitoring_interval,
         events=events,
         workflow_facts=lambda now: controller.facts(now),
         settle_seconds=settings.halt_settle_seconds,

@@ -37,7 +37,7 @@ from orchestration_engine.kube.objects import CustomObjects
 from orchestration_engine.kube.transport import TransportSettings
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.nesting import allow_api_server_nesting
-from orchestration_engine.plumbing.supervision import supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,9 @@ async def run_kopf(
 ) -> None:
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     settle = asyncio.create_task(_freeze_startup_objects(), name="gc-freeze")
-    task_gauge = supervise("task-gauge", _sample_task_count)
-    stack.callback(task_gauge.cancel)
+    await stack.enter_async_context(
+        Periodic("task-gauge", every(TASK_SAMPLE_SECONDS, _sample_task_count))
+    )
     stack.callback(settle.cancel)
     await kopf.operator(
         registry=build_registry(),
@@ -165,12 +166,10 @@ async def _freeze_startup_objects(delay: float = STARTUP_SETTLE_SECONDS) -> None
     gc.freeze()
 
 
-async def _sample_task_count(interval: float = TASK_SAMPLE_SECONDS) -> None:
+async def _sample_task_count() -> None:
     """``eoe_asyncio_tasks``: the soak test (tests/fmea/soak.py) reads it to tell a steady
     operator from one that leaks a task per check or per workflow."""
-    while True:
-        metrics.ASYNCIO_TASKS.set(len(asyncio.all_tasks()))
-        await asyncio.sleep(interval)
+    metrics.ASYNCIO_TASKS.set(len(asyncio.all_tasks()))
 
 
 async def prime_engine(objects: CustomObjects, keeper: EngineKeeper) -> None:

@@ -9,7 +9,6 @@ callback and shows as the ``StoreDegraded`` condition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter, deque
@@ -42,7 +41,7 @@ from orchestration_engine.core.scores import ServiceFacts, compute
 from orchestration_engine.core.workflow_facts import WorkflowFacts
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.plumbing import metrics
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,11 @@ class EngineKeeper:
         self.stopping = False
         self._written: dict[str, Any] | None = None
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic(
+            "engine-keeper",
+            every(lambda: self.interval, self._round, paced=True),
+            wakeup=self._wakeup,
+        )
         self._process = psutil.Process()
         self.events = events
         self.workflow_facts = workflow_facts or (lambda _now: WorkflowFacts())
@@ -363,33 +366,27 @@ class EngineKeeper:
         )
 
     async def start(self) -> None:
-        self._task = supervise("engine-keeper", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self._task.stop()
         self.stopping = True
         self.publish()
 
-    async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                # One pass over the services serves both the status and the store's row.
-                facts = self.service_facts()
-                self._sample_host()
-                workflows = self.evaluate_halt(facts)
-                view = self.view(facts, workflows)
-                self.publish(view)
-                for listener in self.round_listeners:
-                    listener(self.halt)
-                self.record_metrics(view, facts)
-            except Exception:  # one bad round must not end the engine's reporting
-                log.exception("engine status round failed")
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wakeup.wait(), max(0.1, self.interval - (time.monotonic() - started))
-                )
+    async def _round(self) -> None:
+        """Every ``interval``, counted from the round's start, or at once when poked."""
+        try:
+            # One pass over the services serves both the status and the store's row.
+            facts = self.service_facts()
+            self._sample_host()
+            workflows = self.evaluate_halt(facts)
+            view = self.view(facts, workflows)
+            self.publish(view)
+            for listener in self.round_listeners:
+                listener(self.halt)
+            self.record_metrics(view, facts)
+        except Exception:  # one bad round must not end the engine's reporting
+            log.exception("engine status round failed")
 
 
 def _host_usage() -> tuple[float, float]:

@@ -45,7 +45,7 @@ from orchestration_engine.core.service_status import ConditionState
 from orchestration_engine.kube import resources
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.plumbing import metrics
-from orchestration_engine.plumbing.supervision import supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 from orchestration_engine.probes.result import CheckResult
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,10 @@ class Autoscaler:
         self.prometheus_interval_s = prometheus_interval_s
         self._loads: set[asyncio.Task[None]] = set()
         self._tracks: dict[Key, _Track] = {}
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Periodic(
+            "autoscaler-prometheus",
+            every(lambda: self.prometheus_interval_s, self._poll_prometheus),
+        )
         self._closed = False
         # The optimiser's latest plan (controllers/engine/resource_optimizer.py), until it expires.
         self._plan: dict[Key, Allotment] = {}
@@ -276,17 +279,15 @@ class Autoscaler:
         )
 
     async def start(self) -> None:
-        self._poller = supervise("autoscaler-prometheus", self._poll_prometheus)
+        await self._poller.start()
 
     async def close(self) -> None:
         self._closed = True
         tasks = [t.task for t in self._tracks.values() if t.task is not None]
         tasks.extend(self._loads)
-        if self._poller is not None:
-            tasks.append(self._poller)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(self._poller.stop(), *tasks, return_exceptions=True)
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -538,15 +539,14 @@ class Autoscaler:
     # --- external metric ------------------------------------------------------------------
 
     async def _poll_prometheus(self) -> None:
-        while True:
-            for key, entry in list(self.monitor.entries.items()):
-                spec = entry.spec
-                if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
-                    continue
-                track = self._tracks.setdefault(key, _Track())
-                await self._query(key, track, spec.scaling.prometheus)
-                self._evaluate(key)
-            await asyncio.sleep(self.prometheus_interval_s)
+        """Every ``prometheus_interval_s``."""
+        for key, entry in list(self.monitor.entries.items()):
+            spec = entry.spec
+            if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
+                continue
+            track = self._tracks.setdefault(key, _Track())
+            await self._query(key, track, spec.scaling.prometheus)
+            self._evaluate(key)
 
     async def _query(self, key: Key, track: _Track, source: PrometheusScaling) -> None:
         url = source.url.rstrip("/") + "/api/v1/query"
