@@ -38,7 +38,7 @@ async def discover(memo: Components, kind: str, body: Mapping[str, Any], deleted
     meta = body.get("metadata", {})
     namespace, name = meta.get("namespace", ""), meta.get("name", "")
     discovered = memo.discovered.find(namespace, discovery.origin(kind, name))
-    occupied = discovered is None and (namespace, name) in memo.monitor.entries
+    occupied = discovered is None and (namespace, name) in memo.monitor.services
     action = discovery.plan(kind, None if deleted else body, discovered, occupied)
     if action is None:
         return

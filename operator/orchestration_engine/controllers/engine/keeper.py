@@ -260,7 +260,7 @@ class EngineKeeper:
 
     def service_facts(self) -> list[ServiceFacts]:
         facts = []
-        for entry in self.monitor.entries.values():
+        for entry in self.monitor.services.values():
             spec = entry.spec
             state = entry.state
             target = None

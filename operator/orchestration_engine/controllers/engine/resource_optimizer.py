@@ -110,7 +110,7 @@ class ResourceOptimizer:
 
     def observed(self) -> list[rounds.Observed]:
         found = []
-        for key, entry in self.monitor.entries.items():
+        for key, entry in self.monitor.services.items():
             spec = entry.spec
             if spec is None:
                 continue
@@ -140,7 +140,7 @@ class ResourceOptimizer:
     def evidence(self, observed: list[rounds.Observed], plan: Plan) -> list[Evidence]:
         found = []
         for o in observed:
-            entry = self.monitor.entries.get(o.key)
+            entry = self.monitor.services.get(o.key)
             seen = self.autoscaler.observation(o.key)
             verdict = entry.anomaly.verdict if entry and entry.anomaly else None
             planned = plan.replicas.get(o.key) if o.min_replicas is not None else None

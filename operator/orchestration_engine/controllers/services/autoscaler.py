@@ -207,7 +207,7 @@ class Autoscaler:
 
     def check(self, key: Key, result: CheckResult) -> None:
         """A check listener of the monitor."""
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if entry is None or entry.spec is None or entry.spec.scaling is None:
             return
         track = self._tracks.setdefault(key, _Track())
@@ -223,7 +223,7 @@ class Autoscaler:
         self._evaluate(key)
 
     def engine_changed(self) -> None:
-        for key, entry in list(self.monitor.entries.items()):
+        for key, entry in list(self.monitor.services.items()):
             if entry.spec is not None and entry.spec.scaling is not None:
                 self._evaluate(key)
 
@@ -246,7 +246,7 @@ class Autoscaler:
         return self._plan.get(key)
 
     def observation(self, key: Key) -> Observation:
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         track = self._tracks.get(key)
         spec = entry.spec if entry is not None else None
         if entry is None or spec is None or spec.scaling is None or track is None:
@@ -300,7 +300,7 @@ class Autoscaler:
     def _evaluate(self, key: Key) -> None:
         if self._closed:
             return
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         spec = entry.spec if entry is not None else None
         if entry is None or spec is None or spec.scaling is None:
             self._forget(key)
@@ -441,7 +441,7 @@ class Autoscaler:
         )
         log.info("%s/%s: %s", *key, message)
         metrics.SCALING_ACTIONS.labels(key[0], key[1], direction).inc()
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if entry is not None:
             self.monitor.events.record(entry.ref(), "Normal", reason, message)
         self.monitor.checks.service_event(
@@ -476,7 +476,7 @@ class Autoscaler:
         track.bucket_end = (math.floor(wall / BUCKET_S) + 1) * BUCKET_S
         latencies, track.bucket_latencies = track.bucket_latencies, []
         scaling = spec.scaling
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if scaling is None or entry is None:
             return
         ref = active_ref(spec, entry.active_target)
@@ -540,7 +540,7 @@ class Autoscaler:
 
     async def _poll_prometheus(self) -> None:
         """Every ``prometheus_interval_s``."""
-        for key, entry in list(self.monitor.entries.items()):
+        for key, entry in list(self.monitor.services.items()):
             spec = entry.spec
             if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
                 continue
