@@ -56,6 +56,7 @@ class EngineKeeper:
         rows: RowSink | None,
         orchestration_id: str,
         interval_override: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         events: EventSink | None = None,
         workflow_facts: Callable[[datetime], WorkflowFacts] | None = None,
         settle_seconds: float = halt_rules.DEFAULT_SETTLE_SECONDS,
@@ -70,6 +71,7 @@ class EngineKeeper:
         self.orchestration_id = orchestration_id
         self.interval_override = interval_override
         self._now = now
+        self._monotonic = monotonic
         self.spec = EngineSpec()
         self.spec_problems: tuple[str, ...] = ()
         self.generation: int | None = None
@@ -81,7 +83,7 @@ class EngineKeeper:
         self._wakeup = asyncio.Event()
         self._task = Periodic(
             "engine-keeper",
-            every(lambda: self.interval, self._round, paced=True),
+            every(lambda: self.interval, self._round, paced=True, clock=monotonic),
             wakeup=self._wakeup,
         )
         self._process = psutil.Process()
@@ -159,7 +161,7 @@ class EngineKeeper:
 
     def _sample_host(self) -> None:
         """One CPU and memory sample per monitoring interval, however often rounds run."""
-        moment = time.monotonic()
+        moment = self._monotonic()
         if moment - self._last_sample < self.interval * 0.9:
             return
         self._last_sample = moment

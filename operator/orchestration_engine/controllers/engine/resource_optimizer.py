@@ -77,6 +77,7 @@ class ResourceOptimizer:
         quantum_override: bool | None = None,
         ai_override: bool | None = None,
         interval_override: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.monitor = monitor
@@ -93,7 +94,7 @@ class ResourceOptimizer:
         self._wakeup = asyncio.Event()
         self._task = Periodic(
             "resource-optimizer",
-            every(lambda: self.interval, self._round, paced=True),
+            every(lambda: self.interval, self._round, paced=True, clock=monotonic),
             wakeup=self._wakeup,
             first_wait_s=lambda: min(self.interval, FIRST_ROUND_DELAY_S),
         )
