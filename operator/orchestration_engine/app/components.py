@@ -305,24 +305,25 @@ def close_clients(c: Components, stack: contextlib.AsyncExitStack) -> None:
 
 
 async def start(c: Components, stack: contextlib.AsyncExitStack) -> None:
-    """Start every component in order; the stack stops them in the reverse order."""
+    """Start every component in order; the stack stops them in the reverse order (the
+    engine keeper's stop publishes COMPLETED through the status writer, stopped after it)."""
     await _started(stack, c.store.start, c.store.stop)
     await _started(stack, c.events.start, c.events.stop)
     await _started(stack, c.statuses.start, c.statuses.stop)
-    await _started(stack, c.engine.start, c.engine.stop)  # its stop publishes COMPLETED
+    await _started(stack, c.scheduler.start, c.scheduler.stop)
     if c.remote is not None:
         await _started(stack, c.remote.start, c.remote.stop)
-    await _started(stack, c.scheduler.start, c.scheduler.stop)
+    await _started(stack, c.engine.start, c.engine.stop)
     await _started(stack, c.prober_watch.start, c.prober_watch.stop)
+    await _started(stack, c.controller.start, c.controller.stop)
+    await _started(stack, c.collector.start, c.collector.stop)
     stack.push_async_callback(c.failover_controller.close)
     await _started(stack, c.autoscaler.start, c.autoscaler.close)
     await _started(stack, c.optimizer.start, c.optimizer.stop)
-    await _started(stack, c.controller.start, c.controller.stop)
-    await _started(stack, c.collector.start, c.collector.stop)
-    await _started(stack, c.retention.start, c.retention.stop)
+    await _started(stack, c.canary.start, c.canary.stop)
     relist = relister(c)
     await _started(stack, relist.start, relist.stop)
-    await _started(stack, c.canary.start, c.canary.stop)
+    await _started(stack, c.retention.start, c.retention.stop)
 
 
 def relister(c: Components) -> Relister:
