@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,7 +80,9 @@ class EnterpriseOrchestrationEngine:
         config: OrchestrationConfiguration | None = None,
         *,
         namespaces: list[str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._monotonic = monotonic
         self.workspace_path = Path(workspace_path or os.getcwd())
         self.config = config or OrchestrationConfiguration()
         self.namespaces = namespaces or []
@@ -120,12 +123,12 @@ class EnterpriseOrchestrationEngine:
             target=self._run, args=(settings,), name="orchestration-engine", daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + timeout
+        deadline = self._monotonic() + timeout
         while not self._ready.wait(0.1):
             if (
                 self._error is not None
                 or not self._thread.is_alive()
-                or time.monotonic() > deadline
+                or self._monotonic() > deadline
             ):
                 self._stop.set()
                 return {

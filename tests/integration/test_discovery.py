@@ -124,7 +124,7 @@ def lagging_memo(async_api: Any) -> kopf.Memo:
 
     return kopf.Memo(
         discovered=DiscoveredServices(),
-        monitor=SimpleNamespace(entries={}),
+        monitor=SimpleNamespace(services={}),
         objects=CustomObjects(async_api),
         events=SimpleNamespace(record=lambda *_event: None),  # Events are not under test
     )

@@ -180,7 +180,7 @@ async def test_automatic_failover_and_steps_switch_one_at_a_time(
     selector = client.CoreV1Api(kube_api).read_namespaced_service(NAME, namespace).spec.selector
     expected = {"app": f"{NAME}-standby" if last == "standby" else NAME}
     assert dict(selector) == expected
-    assert monitor.entries[key].active_target == last
+    assert monitor.services[key].active_target == last
 
 
 async def test_a_timed_out_switch_s_write_cannot_land_after_a_later_switch(

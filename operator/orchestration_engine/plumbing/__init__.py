@@ -1,4 +1,4 @@
 """What every layer may use and that knows nothing of the others: Prometheus metrics, supervised
-loops, components' lifecycle, logging and JSON nesting limits. It imports only ``api`` and
-``core``.
+loops and periodic tasks, components' lifecycle, logging and JSON nesting limits. It imports
+only ``api`` and ``core``.
 """

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic
 
 from .budget import max_bytes_for, parse_max_size
 from .engine import create_engine
@@ -302,7 +302,8 @@ class RetentionTask:
         self.chunk_rows = chunk_rows
         self._clock = clock
         self._engine: AsyncEngine | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._age_due: float | None = None
+        self._task = Periodic("store-retention", self._round, first_wait_s=self._first_wait)
         self.last_result: RetentionResult | None = None
         self.last_error: str | None = None
         self.runs = 0
@@ -379,31 +380,35 @@ class RetentionTask:
         self.last_size = size
         return size
 
-    async def _loop(self) -> None:
+    def _first_wait(self) -> float:
+        self._age_due = None
+        return self.first_run_after.total_seconds()
+
+    async def _round(self) -> float:
+        """The age-based run every ``interval`` (the first at once), the size every
+        ``size_interval``; seconds until the next of the two is due."""
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(self.first_run_after.total_seconds())
-        age_due = loop.time()
-        while True:
-            if loop.time() >= age_due:
-                await self.run_once()
-                age_due = loop.time() + self.interval.total_seconds()
-            await self.enforce_size()
-            wait = min(self.size_interval.total_seconds(), age_due - loop.time())
-            await asyncio.sleep(max(wait, 0.0))
+        if self._age_due is None:
+            self._age_due = loop.time()
+        if loop.time() >= self._age_due:
+            await self.run_once()
+            self._age_due = loop.time() + self.interval.total_seconds()
+        await self.enforce_size()
+        wait = min(self.size_interval.total_seconds(), self._age_due - loop.time())
+        return max(wait, 0.0)
 
     async def start(self) -> None:
-        if self._task is not None:
+        if self._task.running:
             raise RuntimeError("the retention task was already started")
-        self._task = supervise("store-retention", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
         """Stop; a run in progress is abandoned, its open chunk rolled back whole."""
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self._task.stop()
         if self._engine is not None and isinstance(self._database, str):
             await self._engine.dispose()
         self._engine = None
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running

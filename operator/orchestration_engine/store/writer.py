@@ -94,6 +94,7 @@ class StoreWriter(Lifecycle):
         retry_initial: float = 0.5,
         retry_max: float = 10.0,
         on_degraded_change: DegradedCallback | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if batch_size < 1 or max_buffered_rows < 1:
             raise ValueError("batch_size and max_buffered_rows must be at least 1")
@@ -108,6 +109,7 @@ class StoreWriter(Lifecycle):
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._on_degraded_change = on_degraded_change
+        self._monotonic = monotonic
 
         self._lock = threading.Lock()  # submit may be called from other threads
         self._memory: deque[_Pending] = deque()
@@ -330,13 +332,13 @@ class StoreWriter(Lifecycle):
 
     async def _gather(self) -> None:
         """Give a small batch up to ``flush_interval`` to grow; fewer, larger transactions."""
-        deadline = time.monotonic() + self.flush_interval
+        deadline = self._monotonic() + self.flush_interval
         while (
             len(self._memory) + self._spill.unread < self.batch_size
             and not self._waiters
             and not self._stopping.is_set()
         ):
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._monotonic()
             if remaining <= 0:
                 return
             self._wakeup.clear()
@@ -489,7 +491,7 @@ class StoreWriter(Lifecycle):
         if self._degraded and reason == self._reason:
             return
         if not self._degraded:
-            self._degraded_since = time.monotonic()
+            self._degraded_since = self._monotonic()
         self._degraded = True
         self._reason = reason
         log.warning(
@@ -505,7 +507,7 @@ class StoreWriter(Lifecycle):
     def _set_recovered(self) -> None:
         if not self._degraded:
             return
-        outage = time.monotonic() - self._degraded_since
+        outage = self._monotonic() - self._degraded_since
         self._degraded = False
         self._reason = ""
         message = f"database reachable again after {outage:.1f} s"

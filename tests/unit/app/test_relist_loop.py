@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from orchestration_engine.app.handlers import relist as relist_module
-from orchestration_engine.app.handlers.relist import Kind, Relister
+from orchestration_engine.app.handlers.relist import Kind, Relister, Sightings
 
 
 def event(type_: str | None, name: str, uid: str, rv: int) -> dict[str, Any]:
@@ -33,21 +33,22 @@ class Cluster:
 def relister(cluster: Cluster, delivered: list[dict[str, Any]], **kw: Any) -> Relister:
     async def deliver(ev: dict[str, Any]) -> None:
         delivered.append(ev)
-        relist.observe("things", ev)  # the handler taps its events, as the real ones do
+        sightings.observe("things", ev)  # the handler taps its events, as the real ones do
 
-    relist = Relister([Kind("v1", "things", deliver)], cluster.lister, **kw)
+    sightings = Sightings(["things"])
+    relist = Relister(sightings, [Kind("v1", "things", deliver)], cluster.lister, **kw)
     return relist
 
 
 async def test_a_deletion_the_watch_missed_is_delivered_with_its_uid() -> None:
     cluster, delivered = Cluster(), []
     relist = relister(cluster, delivered)
-    relist.observe("things", event("ADDED", "a", "u-a", 3))
-    relist.observe("things", event("ADDED", "b", "u-b", 4))
+    relist.sightings.observe("things", event("ADDED", "a", "u-a", 3))
+    relist.sightings.observe("things", event("ADDED", "b", "u-b", 4))
     cluster.objects, cluster.revision = {("ns", "b"): "u-b"}, 9  # a went, unreported
     assert await relist.relist("things") == 1
     assert [(e["type"], e["object"]["metadata"]["uid"]) for e in delivered] == [("DELETED", "u-a")]
-    assert relist.seen("things") == 1
+    assert relist.sightings.seen("things") == 1
     assert await relist.relist("things") == 0  # delivered once
 
 
@@ -55,7 +56,7 @@ async def test_an_object_seen_after_the_list_is_kept() -> None:
     cluster, delivered = Cluster(), []
     relist = relister(cluster, delivered)
     cluster.revision = 5
-    relist.observe("things", event("ADDED", "new", "u-new", 6))
+    relist.sightings.observe("things", event("ADDED", "new", "u-new", 6))
     assert await relist.relist("things") == 0
     assert delivered == []
 
@@ -63,7 +64,7 @@ async def test_an_object_seen_after_the_list_is_kept() -> None:
 async def test_a_replaced_object_delivers_the_old_uid_deleted() -> None:
     cluster, delivered = Cluster(), []
     relist = relister(cluster, delivered)
-    relist.observe("things", event("ADDED", "a", "u-old", 3))
+    relist.sightings.observe("things", event("ADDED", "a", "u-old", 3))
     cluster.objects, cluster.revision = {("ns", "a"): "u-new"}, 8
     await relist.relist("things")
     assert [e["object"]["metadata"]["uid"] for e in delivered] == ["u-old"]
@@ -72,11 +73,13 @@ async def test_a_replaced_object_delivers_the_old_uid_deleted() -> None:
 async def test_a_listing_reported_by_the_watch_triggers_a_list_soon() -> None:
     cluster, delivered = Cluster(), []
     relist = relister(cluster, delivered, interval_s=3600)
-    relist.observe("things", event("ADDED", "a", "u-a", 3))
+    relist.sightings.observe("things", event("ADDED", "a", "u-a", 3))
     await relist.start()
     try:
         cluster.revision = 7
-        relist.observe("things", event(None, "b", "u-b", 6))  # kopf re-listed; a is not in it
+        relist.sightings.observe(
+            "things", event(None, "b", "u-b", 6)
+        )  # kopf re-listed; a is not in it
         cluster.objects = {("ns", "b"): "u-b"}
         async with asyncio.timeout(5):
             while not delivered:
@@ -104,8 +107,10 @@ async def test_a_failing_list_is_retried_and_the_loop_survives(
     async def deliver(ev: dict[str, Any]) -> None:
         delivered.append(ev)
 
-    relist = Relister([Kind("v1", "things", deliver)], flaky, interval_s=0.05)
-    relist.observe("things", event("ADDED", "a", "u-a", 3))
+    relist = Relister(
+        Sightings(["things"]), [Kind("v1", "things", deliver)], flaky, interval_s=0.05
+    )
+    relist.sightings.observe("things", event("ADDED", "a", "u-a", 3))
     cluster.revision = 4
     await relist.start()
     try:

@@ -3,7 +3,7 @@ and to the watch canary, which the liveness probe asks (with the loops' supervis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -12,13 +12,16 @@ from orchestration_engine.api.engine import PLURAL
 from orchestration_engine.plumbing.logs import reconciling
 from orchestration_engine.plumbing.supervision import LOOPS
 
+if TYPE_CHECKING:
+    from orchestration_engine.app.components import Components
 
-async def engine_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+
+async def engine_event(event: kopf.RawEvent, memo: Components, **_: Any) -> None:
     memo.canary.observed(event["object"])
     memo.engine.observe(event.get("type"), event["object"])
 
 
-async def watches_alive(memo: kopf.Memo, **_: Any) -> str:
+async def watches_alive(memo: Components, **_: Any) -> str:
     """A liveness probe: raising makes kopf's /healthz answer 500 (core/watch_liveness.py).
     Permanent, or kopf would retry the probe handler after a backoff inside the request."""
     try:

@@ -18,7 +18,6 @@ however it was learnt. Caches match deletions by uid, never by name alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -30,7 +29,7 @@ from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.listing import ObjectKey, list_uids
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.lifecycle import Lifecycle
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -53,30 +52,20 @@ class Kind:
     deliver: Deliver  # the kind's own event handler
 
 
-class Relister(Lifecycle):
-    def __init__(
-        self,
-        kinds: Iterable[Kind],
-        lister: Lister,
-        *,
-        interval_s: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.kinds = {kind.plural: kind for kind in kinds}
-        self._list = lister
-        self._interval = interval_s
-        self._monotonic = monotonic
-        self._seen: dict[str, dict[ObjectKey, Seen]] = {plural: {} for plural in self.kinds}
-        self._listing_at: dict[str, float] = {}  # plural -> when kopf last reported a listing
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.delivered = 0
+class Sightings:
+    """What the watches reported of each relisted kind: the handlers tap their events here."""
 
-    # --- what the watches reported ----------------------------------------------------------
+    def __init__(
+        self, plurals: Iterable[str], *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._monotonic = monotonic
+        self.objects: dict[str, dict[ObjectKey, Seen]] = {plural: {} for plural in plurals}
+        self.listing_at: dict[str, float] = {}  # plural -> when kopf last reported a listing
+        self.wakeup = asyncio.Event()
 
     def observe(self, plural: str, event: Mapping[str, Any]) -> None:
         """Every watch event of a kind listed here (and those delivered by this module)."""
-        seen = self._seen.get(plural)
+        seen = self.objects.get(plural)
         if seen is None:
             return
         meta = (event.get("object") or {}).get("metadata") or {}
@@ -89,11 +78,36 @@ class Relister(Lifecycle):
             return
         seen[key] = Seen(uid, version_number(meta.get("resourceVersion")))
         if event.get("type") is None and not event.get(SYNTHETIC):
-            self._listing_at[plural] = self._monotonic()
-            self._wakeup.set()
+            self.listing_at[plural] = self._monotonic()
+            self.wakeup.set()
 
     def seen(self, plural: str) -> int:
-        return len(self._seen.get(plural, {}))
+        return len(self.objects.get(plural, {}))
+
+
+class Relister(Lifecycle):
+    def __init__(
+        self,
+        sightings: Sightings,
+        kinds: Iterable[Kind],
+        lister: Lister,
+        *,
+        interval_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sightings = sightings
+        self.kinds = {kind.plural: kind for kind in kinds}
+        self._list = lister
+        self._interval = interval_s
+        self._monotonic = monotonic
+        self._seen = sightings.objects
+        self._listing_at = sightings.listing_at
+        self._wakeup = sightings.wakeup
+        self._due: dict[str, float] = {}
+        self._task = Periodic(
+            "relist", self._round, wakeup=self._wakeup, first_wait_s=self._first_wait
+        )
+        self.delivered = 0
 
     # --- the LIST ---------------------------------------------------------------------------
 
@@ -135,39 +149,41 @@ class Relister(Lifecycle):
     # --- the loop ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = supervise("relist", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self._task.stop()
 
-    async def _loop(self) -> None:
-        due = {plural: self._monotonic() + self._interval for plural in self.kinds}
-        while True:
-            now = self._monotonic()
-            wake = min(due.values())
-            for at in self._listing_at.values():
-                wake = min(wake, at + LISTING_QUIET_S)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, wake - now)):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
-            now = self._monotonic()
-            for plural in self.kinds:
-                listing = self._listing_at.get(plural)
-                after_listing = listing is not None and now >= listing + LISTING_QUIET_S
-                if not after_listing and now < due[plural]:
-                    continue
-                self._listing_at.pop(plural, None)
-                try:
-                    await self.relist(plural)
-                    due[plural] = self._monotonic() + self._interval
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    metrics.RELIST_ERRORS.labels(plural).inc()
-                    log.warning("%s: the LIST to find missed deletions failed: %s", plural, error)
-                    due[plural] = self._monotonic() + RETRY_S
+    def _first_wait(self) -> float:
+        self._due = {plural: self._monotonic() + self._interval for plural in self.kinds}
+        return self._until_next()
+
+    async def _round(self) -> float:
+        """The LIST of each kind that is due, or whose listing went quiet; seconds until the
+        next is due (woken early by a listing)."""
+        now = self._monotonic()
+        for plural in self.kinds:
+            listing = self._listing_at.get(plural)
+            after_listing = listing is not None and now >= listing + LISTING_QUIET_S
+            if not after_listing and now < self._due[plural]:
+                continue
+            self._listing_at.pop(plural, None)
+            try:
+                await self.relist(plural)
+                self._due[plural] = self._monotonic() + self._interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                metrics.RELIST_ERRORS.labels(plural).inc()
+                log.warning("%s: the LIST to find missed deletions failed: %s", plural, error)
+                self._due[plural] = self._monotonic() + RETRY_S
+        return self._until_next()
+
+    def _until_next(self) -> float:
+        wake = min(self._due.values())
+        for at in self._listing_at.values():
+            wake = min(wake, at + LISTING_QUIET_S)
+        return max(0.0, wake - self._monotonic())
 
 
 def api_lister(api: ApiClient, namespaces: Iterable[str]) -> Lister:

@@ -6,7 +6,7 @@ and owns the status: kopf then writes no annotations or status of its own on the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -14,9 +14,12 @@ from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.api.service import PLURAL
 from orchestration_engine.plumbing.logs import reconciling
 
+if TYPE_CHECKING:
+    from orchestration_engine.app.components import Components
 
-async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.relist.observe(PLURAL, event)
+
+async def service_event(event: kopf.RawEvent, memo: Components, **_: Any) -> None:
+    memo.sightings.observe(PLURAL, event)
     memo.discovered.observe(event.get("type") == "DELETED", event["object"])
     memo.monitor.observe(event.get("type"), event["object"])
 

@@ -7,7 +7,7 @@ its start. The controller judges the spec itself, from the same events.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -16,11 +16,14 @@ from orchestration_engine.api.workflow import PLURAL
 from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.plumbing.logs import reconciling
 
+if TYPE_CHECKING:
+    from orchestration_engine.app.components import Components
+
 FINISHED = frozenset(p.value for p in TERMINAL_PHASES)
 
 
-async def workflow_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.relist.observe(PLURAL, event)
+async def workflow_event(event: kopf.RawEvent, memo: Components, **_: Any) -> None:
+    memo.sightings.observe(PLURAL, event)
     event_type = event.get("type")
     memo.workflows.observe(event_type, event["object"])
     memo.controller.observe(event_type, event["object"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
 
@@ -14,13 +14,16 @@ from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.plumbing.logs import reconciling
 
+if TYPE_CHECKING:
+    from orchestration_engine.app.components import Components
+
 log = logging.getLogger(__name__)
 
 
 async def workload_event(
-    event: kopf.RawEvent, memo: kopf.Memo, resource: kopf.Resource, **_: Any
+    event: kopf.RawEvent, memo: Components, resource: kopf.Resource, **_: Any
 ) -> None:
-    memo.relist.observe(resource.plural, event)
+    memo.sightings.observe(resource.plural, event)
     body = event["object"]
     kind = "Deployment" if resource.plural == "deployments" else "StatefulSet"
     deleted = event.get("type") == "DELETED"
@@ -31,11 +34,11 @@ async def workload_event(
     await discover(memo, kind, body, deleted)
 
 
-async def discover(memo: kopf.Memo, kind: str, body: Mapping[str, Any], deleted: bool) -> None:
+async def discover(memo: Components, kind: str, body: Mapping[str, Any], deleted: bool) -> None:
     meta = body.get("metadata", {})
     namespace, name = meta.get("namespace", ""), meta.get("name", "")
     discovered = memo.discovered.find(namespace, discovery.origin(kind, name))
-    occupied = discovered is None and (namespace, name) in memo.monitor.entries
+    occupied = discovered is None and (namespace, name) in memo.monitor.services
     action = discovery.plan(kind, None if deleted else body, discovered, occupied)
     if action is None:
         return

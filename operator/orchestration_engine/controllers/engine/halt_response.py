@@ -66,7 +66,7 @@ class HaltResponse:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _scale_up_critical(self) -> None:
-        for (namespace, name), entry in list(self.monitor.entries.items()):
+        for (namespace, name), entry in list(self.monitor.services.items()):
             spec = entry.spec
             if spec is None:
                 continue

@@ -9,7 +9,6 @@ callback and shows as the ``StoreDegraded`` condition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -40,7 +39,7 @@ from orchestration_engine.core.scores import ServiceFacts, compute
 from orchestration_engine.core.workflow_facts import WorkflowFacts
 from orchestration_engine.kube.events import ObjectRef
 from orchestration_engine.plumbing import metrics
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,7 @@ class EngineKeeper:
         rows: RowSink | None,
         orchestration_id: str,
         interval_override: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         events: EventSink | None = None,
         workflow_facts: Callable[[datetime], WorkflowFacts] | None = None,
         settle_seconds: float = halt_rules.DEFAULT_SETTLE_SECONDS,
@@ -69,6 +69,7 @@ class EngineKeeper:
         self.orchestration_id = orchestration_id
         self.interval_override = interval_override
         self._now = now
+        self._monotonic = monotonic
         self.spec = EngineSpec()
         self.spec_problems: tuple[str, ...] = ()
         self.generation: int | None = None
@@ -78,7 +79,11 @@ class EngineKeeper:
         self.stopping = False
         self._written: dict[str, Any] | None = None
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic(
+            "engine-keeper",
+            every(lambda: self.interval, self._round, paced=True, clock=monotonic),
+            wakeup=self._wakeup,
+        )
         self._process = psutil.Process()
         self.events = events
         self.workflow_facts = workflow_facts or (lambda _now: WorkflowFacts())
@@ -154,7 +159,7 @@ class EngineKeeper:
 
     def _sample_host(self) -> None:
         """One CPU and memory sample per monitoring interval, however often rounds run."""
-        moment = time.monotonic()
+        moment = self._monotonic()
         if moment - self._last_sample < self.interval * 0.9:
             return
         self._last_sample = moment
@@ -241,7 +246,7 @@ class EngineKeeper:
 
     def service_facts(self) -> list[ServiceFacts]:
         facts = []
-        for entry in self.monitor.entries.values():
+        for entry in self.monitor.services.values():
             spec = entry.spec
             state = entry.state
             target = None
@@ -322,33 +327,27 @@ class EngineKeeper:
         self.rows.submit("orchestration_metrics", row)
 
     async def start(self) -> None:
-        self._task = supervise("engine-keeper", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self._task.stop()
         self.stopping = True
         self.publish()
 
-    async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                # One pass over the services serves both the status and the store's row.
-                facts = self.service_facts()
-                self._sample_host()
-                workflows = self.evaluate_halt(facts)
-                view = self.view(facts, workflows)
-                self.publish(view)
-                for listener in self.round_listeners:
-                    listener(self.halt)
-                self.record_metrics(view, facts)
-            except Exception:  # one bad round must not end the engine's reporting
-                log.exception("engine status round failed")
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wakeup.wait(), max(0.1, self.interval - (time.monotonic() - started))
-                )
+    async def _round(self) -> None:
+        """Every ``interval``, counted from the round's start, or at once when poked."""
+        try:
+            # One pass over the services serves both the status and the store's row.
+            facts = self.service_facts()
+            self._sample_host()
+            workflows = self.evaluate_halt(facts)
+            view = self.view(facts, workflows)
+            self.publish(view)
+            for listener in self.round_listeners:
+                listener(self.halt)
+            self.record_metrics(view, facts)
+        except Exception:  # one bad round must not end the engine's reporting
+            log.exception("engine status round failed")
 
 
 def _host_usage() -> tuple[float, float]:

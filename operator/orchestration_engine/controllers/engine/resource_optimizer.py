@@ -20,7 +20,6 @@ annealer is seeded), so running one twice, or after a restart, plans the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from orchestration_engine.core import optimization_round as rounds
 from orchestration_engine.core.optimizer import Plan, Solver, optimise
 from orchestration_engine.core.recommendations import Evidence, derive
 from orchestration_engine.plumbing import metrics
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,7 @@ class ResourceOptimizer:
         quantum_override: bool | None = None,
         ai_override: bool | None = None,
         interval_override: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.monitor = monitor
@@ -92,7 +92,12 @@ class ResourceOptimizer:
         self.interval_override = interval_override
         self._now = now
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic(
+            "resource-optimizer",
+            every(lambda: self.interval, self._round, paced=True, clock=monotonic),
+            wakeup=self._wakeup,
+            first_wait_s=lambda: min(self.interval, FIRST_ROUND_DELAY_S),
+        )
         self.solving = False
         self.last: Outcome | None = None
 
@@ -106,7 +111,7 @@ class ResourceOptimizer:
 
     def observed(self) -> list[rounds.Observed]:
         found = []
-        for key, entry in self.monitor.entries.items():
+        for key, entry in self.monitor.services.items():
             spec = entry.spec
             if spec is None:
                 continue
@@ -136,7 +141,7 @@ class ResourceOptimizer:
     def evidence(self, observed: list[rounds.Observed], plan: Plan) -> list[Evidence]:
         found = []
         for o in observed:
-            entry = self.monitor.entries.get(o.key)
+            entry = self.monitor.services.get(o.key)
             seen = self.autoscaler.observation(o.key)
             verdict = entry.anomaly.verdict if entry and entry.anomaly else None
             found.append(
@@ -203,22 +208,15 @@ class ResourceOptimizer:
         return outcome
 
     async def start(self) -> None:
-        self._task = supervise("resource-optimizer", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self._task.stop()
 
-    async def _loop(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), min(self.interval, FIRST_ROUND_DELAY_S))
-        while True:
-            started = time.monotonic()
-            self._wakeup.clear()
-            try:
-                await self.run_once()
-            except Exception:  # one bad round must not end optimisation
-                log.exception("optimisation round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wakeup.wait(), max(0.1, self.interval - (time.monotonic() - started))
-                )
+    async def _round(self) -> None:
+        """Every ``interval``, counted from the round's start, or at once when woken; the
+        first after ``FIRST_ROUND_DELAY_S`` at most."""
+        try:
+            await self.run_once()
+        except Exception:  # one bad round must not end optimisation
+            log.exception("optimisation round failed")

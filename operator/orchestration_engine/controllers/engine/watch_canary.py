@@ -22,7 +22,7 @@ from orchestration_engine.core import watch_liveness as core
 from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.engine_object import EngineObject
 from orchestration_engine.kube.errors import KubeError
-from orchestration_engine.plumbing.supervision import supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class WatchCanary:
         self._monotonic = monotonic
         self._now = now
         self.state = core.CanaryState()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic("watch-canary", every(lambda: self.interval_s, self.beat))
 
     def observed(self, body: Mapping[str, Any]) -> None:
         """An engine watch event (the handler calls this for every one)."""
@@ -81,14 +81,7 @@ class WatchCanary:
         return True
 
     async def start(self) -> None:
-        self._task = supervise("watch-canary", self._run)
+        await self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await self.beat()
-            await asyncio.sleep(self.interval_s)
+        await self._task.stop()

@@ -46,7 +46,7 @@ from orchestration_engine.kube import resources
 from orchestration_engine.kube.client import ApiClient
 from orchestration_engine.kube.errors import KubeError
 from orchestration_engine.plumbing import metrics
-from orchestration_engine.plumbing.supervision import supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 from orchestration_engine.probes.result import CheckResult
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,10 @@ class Autoscaler:
         self.prometheus_interval_s = prometheus_interval_s
         self._loads: set[asyncio.Task[None]] = set()
         self._tracks: dict[Key, _Track] = {}
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Periodic(
+            "autoscaler-prometheus",
+            every(lambda: self.prometheus_interval_s, self._poll_prometheus),
+        )
         self._closed = False
         # The optimiser's latest plan (controllers/engine/resource_optimizer.py), until it expires.
         self._plan: dict[Key, Allotment] = {}
@@ -189,7 +192,7 @@ class Autoscaler:
 
     def check(self, key: Key, result: CheckResult) -> None:
         """A check listener of the monitor."""
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if entry is None or entry.spec is None or entry.spec.scaling is None:
             return
         track = self._tracks.setdefault(key, _Track())
@@ -205,7 +208,7 @@ class Autoscaler:
         self._evaluate(key)
 
     def engine_changed(self) -> None:
-        for key, entry in list(self.monitor.entries.items()):
+        for key, entry in list(self.monitor.services.items()):
             if entry.spec is not None and entry.spec.scaling is not None:
                 self._evaluate(key)
 
@@ -228,7 +231,7 @@ class Autoscaler:
         return self._plan.get(key)
 
     def observation(self, key: Key) -> Observation:
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         track = self._tracks.get(key)
         spec = entry.spec if entry is not None else None
         if entry is None or spec is None or spec.scaling is None or track is None:
@@ -261,17 +264,15 @@ class Autoscaler:
         )
 
     async def start(self) -> None:
-        self._poller = supervise("autoscaler-prometheus", self._poll_prometheus)
+        await self._poller.start()
 
     async def close(self) -> None:
         self._closed = True
         tasks = [t.task for t in self._tracks.values() if t.task is not None]
         tasks.extend(self._loads)
-        if self._poller is not None:
-            tasks.append(self._poller)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(self._poller.stop(), *tasks, return_exceptions=True)
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -284,7 +285,7 @@ class Autoscaler:
     def _evaluate(self, key: Key) -> None:
         if self._closed:
             return
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         spec = entry.spec if entry is not None else None
         if entry is None or spec is None or spec.scaling is None:
             self._forget(key)
@@ -381,7 +382,7 @@ class Autoscaler:
         )
         log.info("%s/%s: %s", *key, message)
         metrics.SCALING_ACTIONS.labels(key[0], key[1], direction).inc()
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if entry is not None:
             self.monitor.events.record(entry.ref(), "Normal", reason, message)
         self.monitor.checks.service_event(
@@ -416,7 +417,7 @@ class Autoscaler:
         track.bucket_end = (math.floor(wall / BUCKET_S) + 1) * BUCKET_S
         latencies, track.bucket_latencies = track.bucket_latencies, []
         scaling = spec.scaling
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if scaling is None or entry is None:
             return
         ref = active_ref(spec, entry.active_target)
@@ -479,15 +480,14 @@ class Autoscaler:
     # --- external metric ------------------------------------------------------------------
 
     async def _poll_prometheus(self) -> None:
-        while True:
-            for key, entry in list(self.monitor.entries.items()):
-                spec = entry.spec
-                if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
-                    continue
-                track = self._tracks.setdefault(key, _Track())
-                await self._query(key, track, spec.scaling.prometheus)
-                self._evaluate(key)
-            await asyncio.sleep(self.prometheus_interval_s)
+        """Every ``prometheus_interval_s``."""
+        for key, entry in list(self.monitor.services.items()):
+            spec = entry.spec
+            if spec is None or spec.scaling is None or spec.scaling.prometheus is None:
+                continue
+            track = self._tracks.setdefault(key, _Track())
+            await self._query(key, track, spec.scaling.prometheus)
+            self._evaluate(key)
 
     async def _query(self, key: Key, track: _Track, source: PrometheusScaling) -> None:
         url = source.url.rstrip("/") + "/api/v1/query"

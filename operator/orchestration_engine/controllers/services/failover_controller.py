@@ -77,7 +77,7 @@ class FailoverController:
     def sweep(self) -> None:
         """Look at every service with failover again, backoffs waived (each engine round of
         an emergency halt)."""
-        for key, entry in list(self.monitor.entries.items()):
+        for key, entry in list(self.monitor.services.items()):
             if entry.spec is not None and entry.spec.failover is not None:
                 self.changed(key)
 
@@ -106,7 +106,7 @@ class FailoverController:
     def _evaluate(self, key: Key) -> None:
         if self._closed:
             return
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         if entry is None or entry.spec is None or entry.spec.failover is None:
             self._forget(key)
             return
@@ -179,7 +179,7 @@ class FailoverController:
                 asyncio.get_running_loop().call_soon(self._evaluate, key)
 
     async def _verify(self, key: Key) -> None:
-        entry = self.monitor.entries.get(key)
+        entry = self.monitor.services.get(key)
         track = self._tracks.get(key)
         if entry is None or entry.spec is None or track is None:
             return

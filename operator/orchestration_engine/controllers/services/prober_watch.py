@@ -10,7 +10,6 @@ refuses connections because its pods are gone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from orchestration_engine.core.prober_health import (
 )
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.lifecycle import Lifecycle
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic, every
 from orchestration_engine.probes.result import CheckResult
 from orchestration_engine.probes.tcp import check_tcp
 
@@ -52,13 +51,12 @@ class ProberWatch(Lifecycle):
     ) -> None:
         self.policy = policy or ProberPolicy()
         self._reference = reference
-        self._reference_period_s = reference_period_s
         self._monotonic = monotonic
         self._latest: dict[Key, FailureKind | None] = {}
         self._failures: Counter[FailureKind] = Counter()
         self.reference_ok: bool | None = None
         self.state = ProberState()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic("prober-reference", every(reference_period_s, self._check_reference))
         # Called with the new state when the prober becomes degraded, recovers, or the
         # reason changes (the engine's condition and Event; failover looks again).
         self.listeners: list[Callable[[ProberState], None]] = []
@@ -127,23 +125,22 @@ class ProberWatch(Lifecycle):
 
     async def start(self) -> None:
         if self._reference is not None:
-            self._task = supervise("prober-reference", self._loop)
+            await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await self._task.stop()
 
-    async def _loop(self) -> None:
+    async def _check_reference(self) -> None:
+        """Every ``reference_period_s``: also what lets a degraded prober clear when no check
+        arrives."""
         assert self._reference is not None
-        while True:
-            try:
-                result = await self._reference()
-                metrics.PROBER_REFERENCE_CHECKS.labels("pass" if result.ok else "fail").inc()
-                self.reference_checked(result.ok)
-            except Exception:  # the loop outlives any one round
-                log.exception("checking the prober's reference target failed")
-                metrics.PROBER_REFERENCE_CHECKS.labels("error").inc()
-            # Also what lets a degraded prober clear when no check arrives.
-            await asyncio.sleep(self._reference_period_s)
+        try:
+            result = await self._reference()
+            metrics.PROBER_REFERENCE_CHECKS.labels("pass" if result.ok else "fail").inc()
+            self.reference_checked(result.ok)
+        except Exception:  # the loop outlives any one round
+            log.exception("checking the prober's reference target failed")
+            metrics.PROBER_REFERENCE_CHECKS.labels("error").inc()
 
 
 def api_reference(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -216,6 +217,28 @@ def _restore(status: Mapping[str, Any]) -> HealthState:
     )
 
 
+class MonitoredService(Protocol):
+    """What other components read of one service the monitor holds. They only read it: the
+    monitor's methods change it (set_scaling, record_failover, ...)."""
+
+    key: Key
+    spec: ServiceSpec | None
+    state: HealthState
+    target: ProbeTarget | None
+    active_target: str
+    anomaly: AnomalyDetector | None
+    inconclusive: bool
+
+    @property
+    def workload_key(self) -> WorkloadKey | None: ...
+    def ref(self) -> ObjectRef: ...
+
+
+# The monitor's services as the autoscaler, failover, the optimiser, the halt response, the
+# engine keeper and discovery read them: a live, read-only mapping.
+MonitoredServices = Mapping[Key, MonitoredService]
+
+
 class ServiceMonitor:
     def __init__(
         self,
@@ -240,6 +263,7 @@ class ServiceMonitor:
         self._now = now
         self._monotonic = monotonic
         self.entries: dict[Key, ServiceEntry] = {}
+        self.services: MonitoredServices = MappingProxyType(self.entries)
         # Reverse indexes: who depends on a service; who uses a workload.
         self._dependents: dict[Key, set[Key]] = defaultdict(set)
         self._by_workload: dict[WorkloadKey, set[Key]] = defaultdict(set)

@@ -15,7 +15,6 @@ that the cluster drops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -34,7 +33,7 @@ from orchestration_engine.core.workflow_retention import (
 )
 from orchestration_engine.plumbing import metrics
 from orchestration_engine.plumbing.lifecycle import Lifecycle
-from orchestration_engine.plumbing.supervision import cancel_and_wait, supervise
+from orchestration_engine.plumbing.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,9 @@ class WorkflowCollector(Lifecycle):
         self._monotonic = monotonic
         self._min_interval = min_interval
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._last_pass = -min_interval
+        # A first pass at start: what a restart finds.
+        self._task = Periodic("workflow-collector", self._round, wakeup=self._wakeup)
         # uids this operator deleted, until their records are gone (the DELETED event).
         self._deleted: set[str] = set()
         self._errors = 0
@@ -104,28 +105,23 @@ class WorkflowCollector(Lifecycle):
         self._wakeup.set()
 
     async def start(self) -> None:
-        self._task = supervise("workflow-collector", self._loop)
+        await self._task.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self._task.stop()
 
-    async def _loop(self) -> None:
-        timeout: float | None = 0.0  # a first pass at start: what a restart finds
-        last = -self._min_interval
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wakeup.wait()
-            await asyncio.sleep(max(0.0, last + self._min_interval - self._monotonic()))
-            self._wakeup.clear()
-            last = self._monotonic()
-            try:
-                timeout = await self.collect_once()
-            except Exception:
-                metrics.WORKFLOW_COLLECTION_ERRORS.inc()
-                log.exception("collecting finished workflows failed; retrying")
-                timeout = self._backoff()
+    async def _round(self) -> float:
+        """A pass when woken or due, never sooner than ``min_interval`` after the last; the
+        wake-ups meanwhile are taken by this pass."""
+        await asyncio.sleep(max(0.0, self._last_pass + self._min_interval - self._monotonic()))
+        self._wakeup.clear()
+        self._last_pass = self._monotonic()
+        try:
+            return await self.collect_once()
+        except Exception:
+            metrics.WORKFLOW_COLLECTION_ERRORS.inc()
+            log.exception("collecting finished workflows failed; retrying")
+            return self._backoff()
 
     def _backoff(self) -> float:
         delay = ERROR_BACKOFF_SECONDS[min(self._errors, len(ERROR_BACKOFF_SECONDS) - 1)]

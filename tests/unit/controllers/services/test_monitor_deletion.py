@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from orchestration_engine.controllers.services.service_monitor import ServiceMonitor
 from orchestration_engine.probes.target import ProbeTarget
 
@@ -64,3 +66,16 @@ def test_a_late_deletion_of_the_old_object_keeps_the_new_one() -> None:
     watched.observe("DELETED", service("u1"))
     assert watched.entries[("shop", "web")].uid == "u2"
     assert scheduler.probed == {("shop", "web")}
+
+
+def test_other_components_read_the_services_through_a_live_read_only_view() -> None:
+    watched, _ = monitor()
+    view = watched.services
+    watched.observe(None, service("u1"))
+    assert list(view) == [("shop", "web")]  # live: no copy to go stale
+    read = view[("shop", "web")]
+    assert (read.key, read.active_target, read.inconclusive) == (("shop", "web"), "primary", False)
+    with pytest.raises(TypeError):
+        view[("shop", "other")] = read  # type: ignore[index]
+    watched.observe("DELETED", service("u1"))
+    assert ("shop", "web") not in view
