@@ -75,6 +75,16 @@ def test_the_package_keeps_every_contract() -> None:
             "the operator never imports the CLI",
         ),
         (
+            "api/quantity.py",
+            "import orchestration_engine.core.dag",
+            "the layers, top to bottom",
+        ),
+        (
+            "controllers/services/checker.py",
+            "import orchestration_engine.app.settings",
+            "the layers, top to bottom",
+        ),
+        (
             "legacy_api.py",
             "import orchestration_engine.cli.backup",
             "the legacy API imports of the CLI only its report sources",

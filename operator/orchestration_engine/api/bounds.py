@@ -7,7 +7,7 @@ something the operator can compute with: a ``deadlineSeconds`` of 2^63 - 1 overf
 bounds again, so ``plan``, the webhook and the operator refuse what an older CRD let through
 (docs/decisions.md, "Bounds on what a spec may say").
 
-The quantity check uses core/quantity.py, a leaf module with no imports from the project.
+The quantity check uses api/quantity.py, a leaf module with no imports from the project.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from orchestration_engine.core.quantity import parse_quantity
+from orchestration_engine.api.quantity import parse_quantity
 
 # A year: longer than any deadline or duration an operational workflow means, and far inside
 # what datetime and timedelta hold.

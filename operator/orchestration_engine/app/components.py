@@ -48,7 +48,7 @@ from orchestration_engine.controllers.workflows.collector import WorkflowCollect
 from orchestration_engine.controllers.workflows.controller import WorkflowController
 from orchestration_engine.controllers.workflows.store_rows import WorkflowRows
 from orchestration_engine.core.prober_health import ProberPolicy
-from orchestration_engine.core.quantity import parse_quantity
+from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.core.workflow_retention import Retention
 from orchestration_engine.kube.client import ApiClient, make_api_client

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 
 from orchestration_engine.api.common import Priority, ResourceAmounts
 from orchestration_engine.api.engine import OptimizationStrategy
-from orchestration_engine.core.quantity import parse_quantity
+from orchestration_engine.api.quantity import parse_quantity
 
 if TYPE_CHECKING:
     from orchestration_engine.core.qubo import Sampler

@@ -27,7 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from orchestration_engine.api.common import Priority
-from orchestration_engine.core.quantity import format_quantity
+from orchestration_engine.api.quantity import format_quantity
 
 AGING_STEP_SECONDS = 300.0
 AGING_CEILING = Priority.HIGH

@@ -103,7 +103,7 @@ def parse_max_size(spec: str | int | None) -> tuple[int | None, float | None]:
 
     Returns (bytes, None) or (None, fraction). Raises ValueError naming what is wrong.
     """
-    from ..core.quantity import parse_quantity
+    from ..api.quantity import parse_quantity
 
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return None, None

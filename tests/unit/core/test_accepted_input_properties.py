@@ -33,7 +33,7 @@ from orchestration_engine.api.workflow import (
 )
 from orchestration_engine.controllers.workflows.record import resources_of, spec_problems
 from orchestration_engine.core import health, scaling
-from orchestration_engine.core.quantity import parse_quantity
+from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Limits, Resources, schedule
 from orchestration_engine.core.workflow_run import (
     Launch,

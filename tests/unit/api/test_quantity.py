@@ -1,4 +1,4 @@
-"""core.quantity: Kubernetes quantities as exact numbers, and back to a short human form."""
+"""api.quantity: Kubernetes quantities as exact numbers, and back to a short human form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration_engine.core.quantity import format_quantity, parse_quantity
+from orchestration_engine.api.quantity import format_quantity, parse_quantity
 
 
 @pytest.mark.parametrize(
