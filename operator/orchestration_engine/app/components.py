@@ -25,6 +25,7 @@ from orchestration_engine.actions.base import ActionDeps
 from orchestration_engine.actions.job import delete_workflow_jobs
 from orchestration_engine.actions.registry import end_action, run_action
 from orchestration_engine.api.common import API_VERSION
+from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.api.service import PLURAL as SERVICE_PLURAL
 from orchestration_engine.api.workflow import PLURAL as WORKFLOW_PLURAL
 from orchestration_engine.app.handlers import service, workflow, workloads
@@ -48,7 +49,6 @@ from orchestration_engine.controllers.workflows.collector import WorkflowCollect
 from orchestration_engine.controllers.workflows.controller import WorkflowController
 from orchestration_engine.controllers.workflows.store_rows import WorkflowRows
 from orchestration_engine.core.prober_health import ProberPolicy
-from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Limits, Resources
 from orchestration_engine.core.workflow_retention import Retention
 from orchestration_engine.kube.client import ApiClient, make_api_client

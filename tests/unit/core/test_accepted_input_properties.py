@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from orchestration_engine.api.bounds import MAX_SECONDS
 from orchestration_engine.api.common import QUANTITY, ResourceAmounts
+from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.api.workflow import (
     StepPhase,
     StepStatus,
@@ -33,7 +34,6 @@ from orchestration_engine.api.workflow import (
 )
 from orchestration_engine.controllers.workflows.record import resources_of, spec_problems
 from orchestration_engine.core import health, scaling
-from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Limits, Resources, schedule
 from orchestration_engine.core.workflow_run import (
     Launch,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from orchestration_engine.api import errors
 from orchestration_engine.api.common import API_VERSION, Condition
+from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.api.workflow import (
     KIND,
     MAX_TTL_SECONDS,
@@ -19,7 +20,6 @@ from orchestration_engine.api.workflow import (
 )
 from orchestration_engine.core import dag
 from orchestration_engine.core.plan import step_graph
-from orchestration_engine.api.quantity import parse_quantity
 from orchestration_engine.core.scheduler import Candidate, Key, Resources
 from orchestration_engine.core.workflow_run import TERMINAL_PHASES
 from orchestration_engine.kube.events import ObjectRef
