@@ -6,7 +6,8 @@ skip), BENCH_WINDOW_SECONDS (30, each of the BENCH_RUNS windows per size), BENCH
 BENCH_FAILOVER (1; 0: skip), BENCH_ANOMALY (1; 0: skip), BENCH_SCALING (1; 0: skip),
 BENCH_OPTIMIZER (1; 0: skip), BENCH_TRAFFIC (1; 0: skip: failover to traffic served in the
 real local cluster, bench_failover_traffic), BENCH_RETENTION (1; 0: skip; BENCH_RETENTION_WORKFLOWS and
-BENCH_RETENTION_FINISHED size it, see bench_retention).
+BENCH_RETENTION_FINISHED size it, see bench_retention), BENCH_OUTPUT (docs/benchmarks.md: where
+the report is written, relative to the checkout; a partial run for a comparison goes elsewhere).
 Sections: health checks at fleet scale (bench_services), workflows (bench_workflows), leader
 election's takeover (bench_takeover), failover time (bench_failover), the metrics store
 (bench_store), anomaly detection
@@ -141,7 +142,7 @@ def main() -> int:
     notes = ROOT / "docs" / "benchmark-notes.md"
     if notes.exists():
         report.append(notes.read_text())
-    path = ROOT / "docs" / "benchmarks.md"
+    path = ROOT / os.environ.get("BENCH_OUTPUT", "docs/benchmarks.md")
     path.write_text("\n".join(report))
     print(path.read_text())
     return 0
