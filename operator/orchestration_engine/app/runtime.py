@@ -184,7 +184,7 @@ async def prime_workflows(
 ) -> None:
     objects = CustomObjects(api)
     for scope in namespaces or [""]:
-        for item in await objects.list(WORKFLOW_PLURAL, scope):
+        for item in await objects.list(WORKFLOW_PLURAL, scope, timeout=None):
             controller.observe(None, item)
 
 

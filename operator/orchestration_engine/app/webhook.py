@@ -50,11 +50,11 @@ class Neighbourhood:
     async def __call__(self, namespace: str, *, workflows: bool) -> admission.Neighbours:
         services = {
             item["metadata"]["name"]: list((item.get("spec") or {}).get("dependsOn") or [])
-            for item in await self._objects.list(SERVICES, namespace)
+            for item in await self._objects.list(SERVICES, namespace, timeout=None)
         }
         names: frozenset[str] = frozenset()
         if workflows:
-            listed = await self._objects.list(WORKFLOWS, namespace)
+            listed = await self._objects.list(WORKFLOWS, namespace, timeout=None)
             names = frozenset(item["metadata"]["name"] for item in listed)
         return admission.Neighbours(services, names)
 

@@ -32,7 +32,7 @@ async def every_page(
     query: list[tuple[str, str]] | None = None,
     *,
     accept: str = raw_request.JSON,
-    timeout: float = raw_request.REQUEST_TIMEOUT_SECONDS,
+    timeout: float | None = raw_request.REQUEST_TIMEOUT_SECONDS,
 ) -> AsyncIterator[dict[str, Any]]:
     """Each page of the LIST of ``path`` (a collection), up to the last; the typed errors of
     kube/errors.py when a page cannot be read (``timeout``: each page's)."""

@@ -42,7 +42,7 @@ class CustomObjects:
         namespace: str = "",
         *,
         label_selector: str | None = None,
-        timeout: float = raw_request.REQUEST_TIMEOUT_SECONDS,
+        timeout: float | None = raw_request.REQUEST_TIMEOUT_SECONDS,
     ) -> list[dict[str, Any]]:
         """Every object of ``plural`` in ``namespace`` ("": all namespaces, or cluster-scoped
         ones), every page of them; ``timeout`` for each page."""

@@ -31,10 +31,13 @@ async def call(
     body: Any = None,
     content_type: str = JSON,
     accept: str = JSON,
-    timeout: float = REQUEST_TIMEOUT_SECONDS,
+    timeout: float | None = REQUEST_TIMEOUT_SECONDS,
 ) -> Any:
     """The decoded answer; the typed errors of ``kube.errors`` when the server refused or
-    failed."""
+    failed. ``timeout``: the whole request's; None leaves the transport's own (its total, and a
+    connection silent for 10 s fails: kube/transport.py)."""
+    # The client replaces the transport's timeouts with whatever _request_timeout says.
+    limit: dict[str, Any] = {} if timeout is None else {"_request_timeout": timeout}
     try:
         return await api.call_api(
             path,
@@ -46,7 +49,7 @@ async def call(
             response_types_map={200: "object", 201: "object", 202: "object"},
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
-            _request_timeout=timeout,
+            **limit,
         )
     except ApiException as raw:
         raise translate(raw) from None

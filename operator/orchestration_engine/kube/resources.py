@@ -74,11 +74,16 @@ async def _named(
 
 
 async def get(
-    api: ApiClient, resource: Resource, namespace: str, name: str
+    api: ApiClient,
+    resource: Resource,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float | None = raw_request.REQUEST_TIMEOUT_SECONDS,
 ) -> dict[str, Any] | None:
     """The object, or None if there is none."""
     try:
-        found: dict[str, Any] = await _named(api, "GET", resource, namespace, name)
+        found: dict[str, Any] = await _named(api, "GET", resource, namespace, name, timeout=timeout)
     except NotFound:
         return None
     return found
@@ -138,13 +143,21 @@ async def delete(
 
 
 async def list_every(
-    api: ApiClient, resource: Resource, namespace: str, label_selector: str = ""
+    api: ApiClient,
+    resource: Resource,
+    namespace: str,
+    label_selector: str = "",
+    *,
+    timeout: float | None = raw_request.REQUEST_TIMEOUT_SECONDS,
 ) -> list[dict[str, Any]]:
     """Every object of the kind in ``namespace`` ("": in all namespaces) matching the
     selector (none: all of them), every page of them."""
     query = [("labelSelector", label_selector)] if label_selector else []
     return await list_all(
-        api, raw_request.collection(resource.api_version, resource.plural, namespace), query
+        api,
+        raw_request.collection(resource.api_version, resource.plural, namespace),
+        query,
+        timeout=timeout,
     )
 
 

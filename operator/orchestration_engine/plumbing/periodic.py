@@ -68,6 +68,8 @@ class Periodic(Lifecycle):
                 raise ValueError(f"{self.name}: a round without a wakeup must say when next")
             await asyncio.sleep(seconds)
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps the wait in a task of
+        # its own, which kopf's shutdown then waits 5 s for and cancels, killing the loop.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self.wakeup.wait()

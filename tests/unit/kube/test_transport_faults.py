@@ -16,6 +16,7 @@ from scripted_server import ScriptedServer
 
 from orchestration_engine.api.common import GROUP, VERSION
 from orchestration_engine.core.api_retry import RetryPolicy
+from orchestration_engine.kube import raw_request
 from orchestration_engine.kube.client import api_client
 from orchestration_engine.kube.errors import TransportError, Unavailable, translate
 from orchestration_engine.kube.events import EventRecorder, ObjectRef
@@ -143,6 +144,23 @@ async def test_a_silent_connection_fails_within_the_read_idle_bound(
         server.script = ["silent"]
         started = time.monotonic()
         await client.CoreV1Api(api).read_namespace("ns")
+        assert time.monotonic() - started < FAST.request_timeout_s
+        assert [fault for _, _, fault in server.requests] == ["silent", "ok"]
+    finally:
+        await api.close()
+
+
+async def test_a_raw_request_without_its_own_timeout_keeps_the_read_idle_bound(
+    server: ScriptedServer,
+) -> None:
+    """``timeout=None`` (the caches' primes, the webhook's neighbours, the notifier's Secret):
+    no request timeout of its own, which would replace the transport's, so a silent
+    connection still fails after ``read_idle_s`` and the read is sent again."""
+    api = connect(server)
+    try:
+        server.script = ["silent"]
+        started = time.monotonic()
+        await raw_request.call(api, "GET", "/api/v1/namespaces/ns", timeout=None)
         assert time.monotonic() - started < FAST.request_timeout_s
         assert [fault for _, _, fault in server.requests] == ["silent", "ok"]
     finally:

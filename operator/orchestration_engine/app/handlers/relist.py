@@ -58,7 +58,7 @@ class Sightings:
     def __init__(
         self, plurals: Iterable[str], *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self._monotonic = monotonic
+        self.monotonic = monotonic
         self.objects: dict[str, dict[ObjectKey, Seen]] = {plural: {} for plural in plurals}
         self.listing_at: dict[str, float] = {}  # plural -> when kopf last reported a listing
         self.wakeup = asyncio.Event()
@@ -78,7 +78,7 @@ class Sightings:
             return
         seen[key] = Seen(uid, version_number(meta.get("resourceVersion")))
         if event.get("type") is None and not event.get(SYNTHETIC):
-            self.listing_at[plural] = self._monotonic()
+            self.listing_at[plural] = self.monotonic()
             self.wakeup.set()
 
     def seen(self, plural: str) -> int:
@@ -93,13 +93,13 @@ class Relister(Lifecycle):
         lister: Lister,
         *,
         interval_s: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sightings = sightings
         self.kinds = {kind.plural: kind for kind in kinds}
         self._list = lister
         self._interval = interval_s
-        self._monotonic = monotonic
+        # The sightings' clock: their listing times are compared with this one's.
+        self._monotonic = sightings.monotonic
         self._seen = sightings.objects
         self._listing_at = sightings.listing_at
         self._wakeup = sightings.wakeup

@@ -61,7 +61,9 @@ class WebhookNotifier:
         ref = config.token_secret_ref
         if ref is None:
             return None
-        secret = await resources.get(self._api, resources.SECRET, ref.namespace, ref.name)
+        secret = await resources.get(
+            self._api, resources.SECRET, ref.namespace, ref.name, timeout=None
+        )
         if secret is None:
             raise KeyError(f"Secret {ref.namespace}/{ref.name} not found")
         encoded = (secret.get("data") or {}).get(ref.key)

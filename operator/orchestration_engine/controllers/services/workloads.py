@@ -88,7 +88,8 @@ class WorkloadCache:
         scopes = list(namespaces) or [""]
         for scope in scopes:
             for kind, resource in KINDS.items():
-                for item in await resources.list_every(api, resource, scope):
+                # timeout=None: the transport's own (a silent connection fails in 10 s).
+                for item in await resources.list_every(api, resource, scope, timeout=None):
                     self.update(kind, item)
 
 
@@ -118,6 +119,6 @@ class DiscoveredServices:
         objects = CustomObjects(api)
         for scope in list(namespaces) or [""]:
             for item in await objects.list(
-                SERVICES, scope, label_selector=discovery.DISCOVERED_LABEL
+                SERVICES, scope, label_selector=discovery.DISCOVERED_LABEL, timeout=None
             ):
                 self.observe(False, item)
