@@ -66,9 +66,7 @@ class OrchestrationConfiguration:
 async def _apply_engine_spec(spec: dict[str, Any]) -> None:
     api = await make_api_client()
     try:
-        engine_object = EngineObject(api)
-        if not await engine_object.create(spec):
-            await engine_object.patch_spec(spec)
+        await EngineObject(api).set_spec(spec)
     finally:
         await api.close()
 

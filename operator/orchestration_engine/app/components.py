@@ -113,6 +113,7 @@ def build(
     orchestration_id: str,
 ) -> Components:
     """Construct every component; nothing runs or talks to the API server yet."""
+    objects = CustomObjects(api)
     statuses = StatusWriter(api)
     events = EventRecorder(api)
     workload_cache = WorkloadCache()
@@ -219,7 +220,7 @@ def build(
         cleanup=lambda namespace, uid: delete_workflow_jobs(api, namespace, uid),
         rows=WorkflowRows(store, orchestration_id),
         on_change=keeper.poke,
-        read=lambda namespace, name: CustomObjects(api).get(WORKFLOW_PLURAL, namespace, name),
+        read=lambda namespace, name: objects.get(WORKFLOW_PLURAL, namespace, name),
         end_step=lambda context, step: end_action(deps, context, step),
     )
     collector = WorkflowCollector(
@@ -232,7 +233,7 @@ def build(
     components = Components(
         settings=settings,
         api=api,
-        objects=CustomObjects(api),
+        objects=objects,
         statuses=statuses,
         events=events,
         sightings=Sightings(RELISTED_PLURALS),

@@ -96,8 +96,9 @@ async def operate(
         # the engine's limits and every workflow, so no admission is decided on half a listing.
         await parts.workloads.prime(api, settings.namespaces)
         await parts.discovered.prime(api, settings.namespaces)
-        await ensure_engine(EngineObject(api))
-        await prime_engine(EngineObject(api), parts.engine)
+        engine_object = EngineObject(api)
+        await ensure_engine(engine_object)
+        await prime_engine(engine_object, parts.engine)
         await prime_workflows(api, settings.namespaces, parts.controller)
         parts.engine.initialized = True
         await components.start(parts, stack)

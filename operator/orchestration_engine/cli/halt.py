@@ -9,12 +9,7 @@ from orchestration_engine.kube.engine_object import EngineObject
 async def set_halt(halt: bool, reason: str | None) -> str:
     api = await make_api_client()
     try:
-        engine_object = EngineObject(api)
-        spec = {"halt": halt, "haltReason": reason}
-        if await engine_object.get() is None:
-            await engine_object.create({k: v for k, v in spec.items() if v is not None})
-        else:
-            await engine_object.patch_spec(spec)
+        await EngineObject(api).set_spec({"halt": halt, "haltReason": reason})
     finally:
         await api.close()
     if halt:

@@ -37,5 +37,14 @@ class EngineObject:
     async def patch_spec(self, spec: dict[str, Any]) -> None:
         await self._objects.patch_spec(PLURAL, "", SINGLETON_NAME, spec)
 
+    async def set_spec(self, spec: dict[str, Any]) -> None:
+        """``spec``'s fields on the engine: merged into the one there is (a None removes its
+        field), or the engine created with the fields that are not None. Read first, so a user
+        allowed to patch the engine but not to create it can still set it."""
+        if await self.get() is None:
+            await self.create({k: v for k, v in spec.items() if v is not None})
+        else:
+            await self.patch_spec(spec)
+
     async def patch_status(self, status: dict[str, Any]) -> None:
         await self._objects.patch_status(PLURAL, "", SINGLETON_NAME, status)
