@@ -71,6 +71,11 @@ def _needs_control_plane(item: pytest.Item) -> bool:
     return "control_plane" in getattr(item, "fixturenames", ())
 
 
+def _module_uses_the_cluster(request: pytest.FixtureRequest) -> bool:
+    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    return any(_needs_control_plane(item) for item in items)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # tryfirst: the marker must be there before `-m "not cluster"` deselects.
@@ -161,8 +166,7 @@ def _engine_spec_kept(request: pytest.FixtureRequest) -> Iterator[None]:
     """The cluster's one OrchestrationEngine is shared by every module: each cluster module
     leaves its spec as it found it, so that none depends on what an earlier one left behind
     (the demo's capacity, a strategy, a flag)."""
-    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
-    if not any(_needs_control_plane(item) for item in items):
+    if not _module_uses_the_cluster(request):
         yield
         return
     from kubernetes.client import ApiException
@@ -204,8 +208,7 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     leftovers are deleted and the module that left them fails, naming them. (The e2e tier's
     cluster has a namespace controller, and a session-long fleet; someone else's cluster is
     not ours to clean.)"""
-    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
-    if not any(_needs_control_plane(item) for item in items):
+    if not _module_uses_the_cluster(request):
         yield
         return
     yield
